@@ -1,0 +1,87 @@
+/**
+ * The composition root: from a Config to a running daemon with real collaborators
+ * (probe kit, IPVS driver, node-cron, the API server). Used by `lvsd run` and `lvsd demo`.
+ */
+import { createRequire } from 'node:module';
+import { createProbeKit } from '../../checks/index.js';
+import type { Config } from '../config/types.js';
+import { systemClock } from '../core/clock.js';
+import { LvsError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { Daemon } from '../daemon/daemon.js';
+import { MemoryIpvsDriver } from '../ipvs/memory-driver.js';
+import type { IpvsDriver } from '../ipvs/types.js';
+import { startApi, type ApiServer } from '../api/server.js';
+import { nodeCronStarter } from './cron.js';
+
+export interface Runtime {
+  readonly daemon: Daemon;
+  readonly api: ApiServer;
+  readonly driver: IpvsDriver;
+  close(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  readonly log: Logger;
+  /** use this driver instead of the one the config names (the demo passes its own memory driver) */
+  readonly driver?: IpvsDriver;
+}
+
+export function lvsdVersion(): string {
+  const require = createRequire(import.meta.url);
+  for (const p of ['../../package.json', '../../../package.json']) {
+    try {
+      return (require(p) as { version: string }).version;
+    } catch {
+      // try the next layout (source vs dist)
+    }
+  }
+  return '0.0.0';
+}
+
+export function driverFor(config: Config, log: Logger): IpvsDriver {
+  switch (config.ipvs.driver) {
+    case 'memory':
+      return new MemoryIpvsDriver({ onChange: (command) => log.debug({ command }, 'memory ipvs change') });
+    case 'ipvsadm':
+      throw new LvsError('LVSD_ERR_IPVS_DRIVER',
+        `${config.file}: ipvs.driver "ipvsadm" is not available in this version of lvsd yet; set ipvs.driver: memory`);
+  }
+}
+
+export async function startRuntime(config: Config, options: RuntimeOptions): Promise<Runtime> {
+  const { log } = options;
+  const driver = options.driver ?? driverFor(config, log);
+  const probes = createProbeKit({ warn: (message) => log.warn(message) });
+  const daemon = new Daemon({
+    config, clock: systemClock, random: Math.random, log, probes, driver,
+    cron: nodeCronStarter(log.child({ component: 'cron' })), version: lvsdVersion(),
+  });
+  let api: ApiServer;
+  try {
+    api = await startApi({
+      status: () => daemon.status(),
+      metrics: () => daemon.metrics.text(),
+      metricsContentType: daemon.metrics.contentType,
+    }, { listen: config.api.listen, socket: config.api.socket, log: log.child({ component: 'api' }) });
+  } catch (e) {
+    await probes.close();
+    await driver.close();
+    throw e;
+  }
+  await daemon.start();
+  log.info({ listen: api.address, socket: api.socket }, 'api listening');
+  let closing: Promise<void> | undefined;
+  return {
+    daemon, api, driver,
+    close() {
+      closing ??= (async () => {
+        await api.close();
+        await daemon.close();
+        await probes.close();
+        await driver.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,523 @@
+/**
+ * Config loading: YAML text → validated, inherited, defaulted `Config`, or a ConfigError that
+ * holds every problem as FILE:LINE:COL. Services and realservers are validated one at a time
+ * so that one bad entry does not hide the rule violations of the others.
+ */
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { z } from 'zod';
+import type { CheckSpec, CheckType } from '../../checks/types.js';
+import { ConfigError, errorMessage, type ConfigProblem } from '../core/errors.js';
+import { formatDuration } from './duration.js';
+import {
+  CHECK_TYPE_KEYS, CHECK_TYPES, COMMON_CHECK_KEYS, UNSUPPORTED_KEYS, defaultsSchema, issueMessage, parseEndpoint,
+  realserverSchema, serviceHeadSchema, show, topSchema,
+  type ParsedEndpoint, type RawCheck, type RawDefaults, type RawRealserver, type RawServiceHead, type RawTop,
+} from './schema.js';
+import type {
+  ApiConfig, Config, Endpoint, RealserverConfig, ResolvedCheck, ServiceConfig, ServiceProtocol,
+} from './types.js';
+
+type Seg = string | number;
+type Path = readonly Seg[];
+
+/** Built-in defaults; the example config documents the same values. */
+export const DEFAULTS = {
+  apiListen: { host: '127.0.0.1', port: 9410 },
+  apiSocket: '/run/lvsd/lvsd.sock',
+  ipvsDriver: 'ipvsadm',
+  resyncIntervalMs: 30_000,
+  stateDir: '/var/lib/lvsd',
+  maxConcurrentProbes: 256,
+  intervalMs: 5000,
+  timeoutMs: 2000,
+  rise: 2,
+  fall: 3,
+  onDown: 'quiescent',
+  initialState: 'unknown',
+  scheduler: 'wlc',
+  forward: 'masq',
+  weight: 1,
+} as const;
+
+/** `services[0].realservers[1].address` */
+export function formatPath(path: Path): string {
+  return path.map((s, i) => (typeof s === 'number' ? `[${s}]` : i === 0 ? s : `.${s}`)).join('');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Locating paths in the YAML document
+
+const keyText = (key: unknown): string => String(isScalar(key) ? key.value : key);
+const startOf = (n: unknown): number | undefined => (isNode(n) && n.range ? n.range[0] : undefined);
+
+/** Offset of the node at `path` (its key when `atKey`), or of the nearest ancestor that exists. */
+function locate(doc: Document, path: Path, atKey: boolean): number {
+  let node: unknown = doc.contents;
+  let offset = startOf(node) ?? 0;
+  for (const [i, seg] of path.entries()) {
+    const last = i === path.length - 1;
+    if (isMap(node)) {
+      const pair = node.items.find((p) => keyText(p.key) === String(seg));
+      if (!pair) break;
+      // Empty values (`check:`) have no useful position of their own: point at the key.
+      const empty = !isNode(pair.value) || (isScalar(pair.value) && pair.value.value === null);
+      if ((last && atKey) || empty) return startOf(pair.key) ?? offset;
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      node = node.items[seg];
+    } else {
+      break;
+    }
+    const start = startOf(node);
+    if (start === undefined) break;
+    offset = start;
+  }
+  return offset;
+}
+
+class Problems {
+  private readonly list: ConfigProblem[] = [];
+  private readonly seen = new Set<string>();
+  private readonly file: string;
+  private readonly lines: LineCounter;
+  private readonly doc: Document;
+  constructor(file: string, lines: LineCounter, doc: Document) {
+    this.file = file;
+    this.lines = lines;
+    this.doc = doc;
+  }
+
+  get count(): number {
+    return this.list.length;
+  }
+
+  /** Inherited values make the same problem come up once per realserver: keep the first. */
+  add(offset: number, message: string): void {
+    const { line, col } = this.lines.linePos(offset);
+    this.addAt(line, col, message);
+  }
+
+  addAt(line: number, col: number, message: string): void {
+    const key = `${line}:${col}:${message}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    this.list.push({ file: this.file, line, col, message });
+  }
+
+  /** A problem about the value at `path` (or about the key itself when `atKey`). */
+  at(path: Path, message: string, atKey = false): void {
+    this.add(locate(this.doc, path, atKey), path.length > 0 ? `${formatPath(path)}: ${message}` : message);
+  }
+
+  sorted(): ConfigProblem[] {
+    return [...this.list].sort((a, b) => a.line - b.line || a.col - b.col);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// YAML
+
+/** Duplicate keys with their path (yaml's own DUPLICATE_KEY error carries none). */
+function findDuplicateKeys(node: unknown, path: Path, problems: Problems, lines: LineCounter): void {
+  if (isMap(node)) {
+    const first = new Map<string, number>();
+    for (const pair of node.items) {
+      const name = keyText(pair.key);
+      const at = startOf(pair.key) ?? 0;
+      const prev = first.get(name);
+      if (prev === undefined) first.set(name, at);
+      else problems.add(at, `${formatPath([...path, name])}: duplicate key (first at line ${lines.linePos(prev).line})`);
+      findDuplicateKeys(pair.value, [...path, name], problems, lines);
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, i) => findDuplicateKeys(item, [...path, i], problems, lines));
+  }
+}
+
+/** Reports YAML errors and warnings; false when the text is too broken to validate further. */
+function yamlUsable(doc: Document, problems: Problems, lines: LineCounter): boolean {
+  findDuplicateKeys(doc.contents, [], problems, lines);
+  const dups = new Set(problems.sorted().map((p) => `${p.line}:${p.col}`));
+  const strip = (m: string): string => m.replace(/ at line \d+, column \d+:[\s\S]*$/, '');
+  let usable = true;
+  for (const e of [...doc.errors, ...doc.warnings]) {
+    const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
+    if (e.code === 'DUPLICATE_KEY' && dups.has(`${pos.line}:${pos.col}`)) continue;
+    // A duplicate key leaves a well-formed document (the last value wins), so validation goes on.
+    if (e.code !== 'DUPLICATE_KEY') usable = false;
+    problems.addAt(pos.line, pos.col, `YAML: ${strip(e.message)}`);
+  }
+  return usable;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema parts
+
+/** Known keys of the object schema at `path` inside `schema`, for "did you mean". */
+function keysAt(schema: z.ZodType, path: Path): string[] {
+  let s: z.ZodType = schema;
+  for (const seg of [...path, undefined]) {
+    while (s instanceof z.ZodOptional) s = s.unwrap() as z.ZodType;
+    if (seg === undefined) break;
+    if (s instanceof z.ZodObject && typeof seg === 'string') {
+      const next = (s.shape as Record<string, z.ZodType | undefined>)[seg];
+      if (!next) return [];
+      s = next;
+    } else if (s instanceof z.ZodArray && typeof seg === 'number') {
+      s = s.element as z.ZodType;
+    } else {
+      return [];
+    }
+  }
+  return s instanceof z.ZodObject ? Object.keys(s.shape) : [];
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length] ?? 0;
+}
+
+function unknownKey(key: string, known: readonly string[]): string {
+  const best = known
+    .map((k) => ({ k, d: editDistance(key.toLowerCase(), k) }))
+    .sort((x, y) => x.d - y.d)[0];
+  return best && best.d <= Math.max(1, Math.floor(key.length / 3)) ? `unknown key (did you mean "${best.k}"?)` : 'unknown key';
+}
+
+/** safeParse one part of the file, reporting its issues at their YAML location. */
+function parsePart<S extends z.ZodType>(schema: S, value: unknown, path: Path, problems: Problems): z.output<S> | undefined {
+  const r = schema.safeParse(value, { error: issueMessage });
+  if (r.success) return r.data;
+  for (const issue of r.error.issues) {
+    const sub = issue.path.filter((s): s is Seg => typeof s === 'string' || typeof s === 'number');
+    if (issue.code === 'unrecognized_keys') {
+      const known = keysAt(schema, sub);
+      for (const k of issue.keys) problems.at([...path, ...sub, k], unknownKey(k, known), true);
+    } else {
+      problems.at([...path, ...sub], issue.message);
+    }
+  }
+  return undefined;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function without(obj: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(obj).filter(([k]) => !keys.includes(k)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks: inheritance and resolution
+
+/** One level of check keys and where it sits in the file. Rank: defaults 0, service 1, realserver 2. */
+interface Layer {
+  readonly check: RawCheck;
+  readonly path: Path;
+  readonly rank: number;
+}
+
+const defaultCheckType = (protocol: ServiceProtocol): CheckType => (protocol === 'tcp' ? 'tcp' : 'icmp');
+const NEEDS_PORT: ReadonlySet<CheckType> = new Set(['tcp', 'http', 'https', 'banner']);
+
+function checkKeysFit(layer: Layer, type: CheckType, problems: Problems): void {
+  const own = CHECK_TYPE_KEYS[type];
+  for (const key of Object.keys(layer.check)) {
+    if ((COMMON_CHECK_KEYS as readonly string[]).includes(key) || own.includes(key)) continue;
+    const takers = CHECK_TYPES.filter((t) => CHECK_TYPE_KEYS[t].includes(key));
+    problems.at([...layer.path, key], `does not apply to check type ${type} (only to ${takers.join(', ')})`, true);
+  }
+}
+
+function specFor(type: CheckType, v: RawCheck): CheckSpec {
+  switch (type) {
+    case 'icmp':
+      return { type, count: v.count ?? 1 };
+    case 'tcp':
+      return { type };
+    case 'http':
+    case 'https':
+      return {
+        type,
+        path: v.path ?? '/',
+        method: v.method ?? 'GET',
+        expectStatus: v.expect_status ?? [200],
+        tlsVerify: v.tls_verify ?? true,
+        freshConnection: v.fresh_connection ?? false,
+        ...(v.host !== undefined ? { host: v.host } : {}),
+        ...(v.expect_body !== undefined ? { expectBody: v.expect_body } : {}),
+        ...(v.sni !== undefined ? { sni: v.sni } : {}),
+      };
+    case 'banner':
+      return {
+        type,
+        ...(v.send !== undefined ? { send: v.send } : {}),
+        ...(v.expect !== undefined ? { expect: v.expect } : {}),
+      };
+    case 'exec':
+      return { type, command: v.command ?? [] };
+  }
+}
+
+/**
+ * Merges the layers (later wins), applies `defaults` and the built-in values, and reports the
+ * rules that need the merged view. `port` is the realserver's port (0 when it has none).
+ */
+function resolveCheck(type: CheckType, layers: readonly Layer[], defaults: RawDefaults, port: number, problems: Problems): ResolvedCheck {
+  const v: RawCheck = Object.assign({}, ...layers.map((l) => l.check)) as RawCheck;
+  /** where a timing value came from: the most specific layer that set it, else defaults */
+  const origin = (key: 'interval' | 'timeout'): { path: Path; rank: number } => {
+    const layer = [...layers].reverse().find((l) => l.check[key] !== undefined);
+    if (layer) return { path: [...layer.path, key], rank: layer.rank };
+    return { path: ['defaults', key], rank: defaults[key] !== undefined ? 0 : -1 };
+  };
+  const intervalMs = v.interval ?? defaults.interval ?? DEFAULTS.intervalMs;
+  const timeoutMs = v.timeout ?? defaults.timeout ?? DEFAULTS.timeoutMs;
+  // The rule only binds interval scheduling; a cron schedule has no interval to exceed.
+  if (v.schedule === undefined && timeoutMs > intervalMs) {
+    const t = origin('timeout');
+    const i = origin('interval');
+    problems.at(t.rank >= i.rank ? t.path : i.path,
+      `timeout (${formatDuration(timeoutMs)}) must not exceed interval (${formatDuration(intervalMs)})`);
+  }
+  if (type === 'exec' && v.command === undefined) {
+    const typed = [...layers].reverse().find((l) => l.check.type !== undefined) ?? layers[layers.length - 1];
+    if (typed) problems.at(typed.path, 'check type exec needs "command"');
+  }
+  return {
+    ...specFor(type, v),
+    intervalMs,
+    timeoutMs,
+    rise: v.rise ?? defaults.rise ?? DEFAULTS.rise,
+    fall: v.fall ?? defaults.fall ?? DEFAULTS.fall,
+    fastIntervalMs: v.fast_interval ?? defaults.fast_interval ?? intervalMs,
+    downIntervalMs: v.down_interval ?? defaults.down_interval ?? intervalMs,
+    ...(v.schedule !== undefined ? { schedule: v.schedule.trim() } : {}),
+    port: v.port ?? port,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Services and realservers
+
+const endpointOf = (e: ParsedEndpoint, port: number): Endpoint => ({ host: e.host, port: e.port ?? port });
+const idOf = (e: Endpoint): string => (e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`);
+
+interface ServiceContext {
+  readonly head: RawServiceHead;
+  readonly path: Path;
+  readonly protocol: ServiceProtocol;
+  /** the service port; 0 for fwmark services */
+  readonly port: number;
+  readonly checkType: CheckType;
+  readonly checkLayers: readonly Layer[];
+  readonly defaults: RawDefaults;
+}
+
+function serviceRules(head: RawServiceHead, path: Path, problems: Problems): void {
+  const protocol = head.protocol ?? 'tcp';
+  if (protocol === 'fwmark') {
+    if (head.address !== undefined) problems.at([...path, 'address'], 'not allowed with protocol fwmark (the mark selects the traffic)', true);
+    if (head.fwmark === undefined) problems.at([...path, 'fwmark'], 'missing required key (protocol is fwmark)');
+  } else {
+    if (head.address === undefined) problems.at([...path, 'address'], `missing required key (protocol is ${protocol})`);
+    if (head.fwmark !== undefined) problems.at([...path, 'fwmark'], 'only allowed with protocol fwmark', true);
+  }
+  if (head.persistence_netmask !== undefined) {
+    if (head.persistence === undefined) problems.at([...path, 'persistence_netmask'], 'needs persistence', true);
+    else if (head.address?.family === 6) problems.at([...path, 'persistence_netmask'], 'only applies to IPv4 services', true);
+  }
+}
+
+function resolveRealserver(svc: ServiceContext, rs: RawRealserver, path: Path, problems: Problems): RealserverConfig {
+  const endpoint = endpointOf(rs.address, svc.port);
+  let type = svc.checkType;
+  let layers = svc.checkLayers;
+  if (rs.check !== undefined) {
+    const own: Layer = { check: rs.check, path: [...path, 'check'], rank: 2 };
+    // A different type starts over from defaults: the service's http keys mean nothing to icmp.
+    if (rs.check.type !== undefined && rs.check.type !== svc.checkType) {
+      type = rs.check.type;
+      layers = [own];
+    } else {
+      layers = [...svc.checkLayers, own];
+    }
+    checkKeysFit(own, type, problems);
+  }
+  const check = resolveCheck(type, layers, svc.defaults, endpoint.port, problems);
+  if (check.port === 0 && NEEDS_PORT.has(type)) {
+    problems.at([...path, 'address'], `check type ${type} needs a port: give the realserver one ("ip:port") or set check.port`);
+  }
+  if (rs.upper_threshold !== undefined && rs.lower_threshold !== undefined && rs.lower_threshold > rs.upper_threshold) {
+    problems.at([...path, 'lower_threshold'], `lower_threshold (${rs.lower_threshold}) must not exceed upper_threshold (${rs.upper_threshold})`);
+  }
+  return {
+    endpoint,
+    id: idOf(endpoint),
+    weight: rs.weight ?? DEFAULTS.weight,
+    forward: rs.forward ?? svc.head.forward ?? DEFAULTS.forward,
+    ...(rs.upper_threshold !== undefined ? { upperThreshold: rs.upper_threshold } : {}),
+    ...(rs.lower_threshold !== undefined ? { lowerThreshold: rs.lower_threshold } : {}),
+    onDown: rs.on_down ?? svc.head.on_down ?? svc.defaults.on_down ?? DEFAULTS.onDown,
+    initialState: rs.initial_state ?? svc.head.initial_state ?? svc.defaults.initial_state ?? DEFAULTS.initialState,
+    check,
+  };
+}
+
+/** Validates one service entry; returns its resolved form when it had no problem of its own. */
+function resolveService(raw: unknown, path: Path, defaults: RawDefaults | undefined, problems: Problems): ServiceConfig | undefined {
+  if (!isRecord(raw)) {
+    problems.at(path, `expected a mapping, got ${show(raw)}`);
+    return undefined;
+  }
+  const before = problems.count;
+  const head = parsePart(serviceHeadSchema, without(raw, ['realservers']), path, problems);
+  const rawList = raw.realservers ?? [];
+  if (!Array.isArray(rawList)) problems.at([...path, 'realservers'], `expected a list, got ${show(rawList)}`);
+  const list: unknown[] = Array.isArray(rawList) ? rawList : [];
+  const parsed = list.map((rs, j) => parsePart(realserverSchema, rs, [...path, 'realservers', j], problems));
+  if (!head || !defaults) return undefined;
+
+  serviceRules(head, path, problems);
+  const protocol = head.protocol ?? 'tcp';
+  const port = protocol === 'fwmark' ? 0 : head.address?.port ?? 0;
+  const serviceCheck: Layer | undefined = head.check && { check: head.check, path: [...path, 'check'], rank: 1 };
+  const checkType = head.check?.type ?? defaultCheckType(protocol);
+  const svc: ServiceContext = { head, path, protocol, port, checkType, checkLayers: serviceCheck ? [serviceCheck] : [], defaults };
+  if (serviceCheck) checkKeysFit(serviceCheck, checkType, problems);
+  // Resolve the service's own check once so its problems show even with no realservers.
+  resolveCheck(checkType, svc.checkLayers, defaults, port, problems);
+
+  const seen = new Map<string, number>();
+  const realservers: RealserverConfig[] = [];
+  parsed.forEach((rs, j) => {
+    if (!rs) return;
+    const rsPath = [...path, 'realservers', j];
+    const r = resolveRealserver(svc, rs, rsPath, problems);
+    const prev = seen.get(r.id);
+    if (prev !== undefined) problems.at([...rsPath, 'address'], `duplicate realserver ${r.id} (also realservers[${prev}])`);
+    else seen.set(r.id, j);
+    realservers.push(r);
+  });
+  if (problems.count !== before) return undefined;
+  return {
+    name: head.name,
+    protocol,
+    ...(head.address !== undefined && protocol !== 'fwmark' ? { endpoint: endpointOf(head.address, 0) } : {}),
+    ...(head.fwmark !== undefined && protocol === 'fwmark' ? { fwmark: head.fwmark } : {}),
+    scheduler: head.scheduler ?? DEFAULTS.scheduler,
+    ...(head.persistence !== undefined ? { persistenceMs: head.persistence } : {}),
+    ...(head.persistence_netmask !== undefined ? { persistenceNetmask: head.persistence_netmask } : {}),
+    forward: head.forward ?? DEFAULTS.forward,
+    ...(head.sorry_server !== undefined ? { sorryServer: endpointOf(head.sorry_server, port) } : {}),
+    slowStartMs: head.slow_start ?? 0,
+    realservers,
+  };
+}
+
+/**
+ * Two services may not share a name, nor a virtual address (or fwmark). Read from the raw
+ * entries, so a service with some other mistake still takes part.
+ */
+function crossServiceRules(raws: readonly unknown[], problems: Problems): void {
+  const names = new Map<string, number>();
+  const vips = new Map<string, number>();
+  raws.forEach((raw, i) => {
+    if (!isRecord(raw)) return;
+    if (typeof raw.name === 'string') {
+      const prev = names.get(raw.name);
+      if (prev !== undefined) problems.at(['services', i, 'name'], `duplicate service name "${raw.name}" (also services[${prev}])`);
+      else names.set(raw.name, i);
+    }
+    const protocol = raw.protocol === 'udp' || raw.protocol === 'fwmark' ? raw.protocol : 'tcp';
+    let vip: { key: string; text: string } | undefined;
+    if (protocol === 'fwmark') {
+      if (typeof raw.fwmark === 'number') vip = { key: 'fwmark', text: `fwmark ${raw.fwmark}` };
+    } else if (typeof raw.address === 'string') {
+      const e = parseEndpoint(raw.address, true);
+      if (!('error' in e)) vip = { key: 'address', text: `${protocol} ${idOf(endpointOf(e, 0))}` };
+    }
+    if (!vip) return;
+    const prev = vips.get(vip.text);
+    if (prev !== undefined) problems.at(['services', i, vip.key], `${vip.text} is already used by services[${prev}]`);
+    else vips.set(vip.text, i);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry points
+
+function apiConfig(api: NonNullable<RawTop['api']>): ApiConfig {
+  return {
+    listen: api.listen === false ? null : api.listen !== undefined ? endpointOf(api.listen, 0) : DEFAULTS.apiListen,
+    socket: api.socket === false ? null : api.socket ?? DEFAULTS.apiSocket,
+    ...(api.token_file !== undefined ? { tokenFile: api.token_file } : {}),
+  };
+}
+
+/**
+ * Validates and resolves a config text. `file` is only used in messages.
+ * Throws ConfigError listing every problem found, sorted by position.
+ */
+export function parseConfig(text: string, file: string): Config {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true, strict: true, merge: true });
+  const problems = new Problems(file, lines, doc);
+  if (!yamlUsable(doc, problems, lines)) throw new ConfigError(problems.sorted());
+
+  const raw: unknown = doc.toJS();
+  if (!isRecord(raw)) {
+    problems.at([], `the config must be a mapping, got ${show(raw)}`);
+    throw new ConfigError(problems.sorted());
+  }
+  for (const key of UNSUPPORTED_KEYS) {
+    if (key in raw) problems.at([key], 'not supported by this version of lvsd yet', true);
+  }
+  const top = parsePart(topSchema, without(raw, ['services', ...UNSUPPORTED_KEYS]), [], problems);
+  // Services are resolved against valid defaults only; otherwise every check would echo the same error.
+  const defaults = defaultsSchema.safeParse(raw.defaults ?? {}).data;
+
+  const services: ServiceConfig[] = [];
+  if (raw.services === undefined) problems.at(['services'], 'missing required key');
+  else if (!Array.isArray(raw.services)) problems.at(['services'], `expected a list, got ${show(raw.services)}`);
+  else {
+    raw.services.forEach((s: unknown, i) => {
+      const svc = resolveService(s, ['services', i], defaults, problems);
+      if (svc) services.push(svc);
+    });
+    crossServiceRules(raw.services, problems);
+  }
+  if (problems.count > 0 || !top) throw new ConfigError(problems.sorted());
+
+  return {
+    file,
+    node: { name: top.node?.name ?? hostname() },
+    api: apiConfig(top.api ?? {}),
+    ipvs: {
+      driver: top.ipvs?.driver ?? DEFAULTS.ipvsDriver,
+      resyncIntervalMs: top.ipvs?.resync_interval ?? DEFAULTS.resyncIntervalMs,
+    },
+    stateDir: top.state_dir ?? DEFAULTS.stateDir,
+    maxConcurrentProbes: top.max_concurrent_probes ?? DEFAULTS.maxConcurrentProbes,
+    services,
+  };
+}
+
+/** Reads and parses a config file; an unreadable file is a ConfigError at FILE:1:1. */
+export async function loadConfigFile(path: string): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError([{ file: path, line: 1, col: 1, message: `cannot read: ${errorMessage(e)}` }]);
+  }
+  return parseConfig(text, path);
+}

@@ -1,0 +1,368 @@
+/**
+ * The zod schema of the config file as written: snake_case keys, strict objects, durations and
+ * addresses still text on the input side. It checks shape and single values only; inheritance,
+ * defaults and rules across fields live in load.ts. The same schema feeds
+ * config/lvsd.schema.json (emit-schema.ts), so every field carries a description.
+ */
+import { isIPv4, isIPv6 } from 'node:net';
+import { validate as cronValidate, validateDetailed as cronValidateDetailed } from 'node-cron';
+import { z } from 'zod';
+import type { CheckType } from '../../checks/types.js';
+import { SCHEDULERS } from './types.js';
+import { DURATION_EXPECTED, DURATION_PATTERN, formatDuration, tryParseDuration } from './duration.js';
+
+export const CHECK_TYPES = ['icmp', 'tcp', 'http', 'https', 'banner', 'exec'] as const satisfies readonly CheckType[];
+export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'OPTIONS'] as const;
+
+/** Keys every check type takes. */
+export const COMMON_CHECK_KEYS = [
+  'type', 'interval', 'schedule', 'timeout', 'rise', 'fall', 'fast_interval', 'down_interval', 'port',
+] as const;
+const HTTP_KEYS = ['path', 'method', 'host', 'expect_status', 'expect_body', 'tls_verify', 'sni', 'fresh_connection'] as const;
+/** Keys that only some check types take. */
+export const CHECK_TYPE_KEYS: Readonly<Record<CheckType, readonly string[]>> = {
+  icmp: ['count'],
+  tcp: [],
+  http: HTTP_KEYS,
+  https: HTTP_KEYS,
+  banner: ['send', 'expect'],
+  exec: ['command'],
+};
+
+/** Design keys this version refuses with a clear message instead of "unknown key". */
+export const UNSUPPORTED_KEYS = ['failover', 'alerts', 'schedules'] as const;
+
+const quote = (v: unknown): string => JSON.stringify(v) ?? String(v);
+
+// ---------------------------------------------------------------------------------------------
+// Single values
+
+export interface ParsedEndpoint {
+  /** the IP literal; IPv6 canonical (lower case, zeros compressed), without brackets */
+  readonly host: string;
+  /** absent when the text was a bare IP */
+  readonly port?: number;
+  readonly family: 4 | 6;
+}
+
+function parsePort(text: string): number | undefined {
+  if (!/^\d{1,5}$/.test(text)) return undefined;
+  const n = Number(text);
+  return n >= 1 && n <= 65535 ? n : undefined;
+}
+
+function badHost(host: string): string {
+  // A name is refused outright: probes and ipvsadm want literals, and DNS must not decide the pool.
+  const looksLikeName = /[g-z]/i.test(host) && !host.includes(':');
+  return looksLikeName
+    ? `invalid IP address ${quote(host)} (host names are not allowed)`
+    : `invalid IP address ${quote(host)}`;
+}
+
+/** "ip", "ip:port", "v6", "[v6]" or "[v6]:port"; IP literals only (no zone ids, no names). */
+export function parseEndpoint(text: string, needPort: boolean): ParsedEndpoint | { readonly error: string } {
+  let host: string;
+  let portText: string | undefined;
+  const bracket = /^\[([^\]]*)\](?::(.*))?$/.exec(text);
+  if (bracket) {
+    host = bracket[1] ?? '';
+    portText = bracket[2];
+    if (!isIPv6(host) || host.includes('%')) return { error: `invalid IPv6 address ${quote(host)}` };
+  } else if (isIPv6(text) || text.includes('::') || text.split(':').length > 2) {
+    // Unbracketed IPv6 is always a bare address: "2001:db8::1:80" cannot carry a port.
+    if (!isIPv6(text) || text.includes('%')) return { error: badHost(text) };
+    host = text;
+  } else {
+    const i = text.indexOf(':');
+    host = i < 0 ? text : text.slice(0, i);
+    portText = i < 0 ? undefined : text.slice(i + 1);
+    if (!isIPv4(host)) return { error: badHost(host) };
+  }
+  const family = isIPv4(host) ? 4 : 6;
+  // WHATWG URL parsing gives RFC 5952 form, so "2001:DB8:0::1" and "2001:db8::1" are one realserver.
+  if (family === 6 && !host.includes('.')) host = new URL(`http://[${host}]/`).hostname.slice(1, -1);
+  if (portText === undefined) {
+    if (needPort) return { error: `missing port in ${quote(text)} (expected "ip:port"; IPv6 as "[ip]:port")` };
+    return { host, family };
+  }
+  const port = parsePort(portText);
+  if (port === undefined) return { error: `invalid port ${quote(portText)} (expected 1..65535)` };
+  return { host, port, family };
+}
+
+function endpoint(needPort: boolean, description: string) {
+  const expected = needPort ? 'expected "ip:port"' : 'expected "ip:port" or "ip"';
+  return z
+    .string({ error: (iss) => (iss.code === 'invalid_type' && iss.input !== undefined ? `${expected}, got ${show(iss.input)}` : undefined) })
+    .transform((text, ctx): ParsedEndpoint => {
+      const r = parseEndpoint(text, needPort);
+      if ('error' in r) {
+        ctx.addIssue({ code: 'custom', message: r.error, input: text });
+        return z.NEVER;
+      }
+      return r;
+    })
+    .describe(description);
+}
+
+interface DurationOptions {
+  readonly minMs?: number;
+  readonly wholeSeconds?: boolean;
+}
+
+/** A duration string, parsed to milliseconds on the output side. */
+function duration(description: string, opts: DurationOptions = {}) {
+  const minMs = opts.minMs ?? 1;
+  return z
+    .string({ error: (iss) => (iss.code === 'invalid_type' && iss.input !== undefined ? DURATION_EXPECTED : undefined) })
+    .regex(new RegExp(DURATION_PATTERN), { error: (iss) => `invalid duration ${quote(iss.input)}; ${DURATION_EXPECTED}` })
+    .transform((text, ctx): number => {
+      const r = tryParseDuration(text);
+      const message =
+        'error' in r ? r.error
+        : r.ms < minMs ? (minMs <= 1 ? 'must be longer than 0s' : `must be at least ${formatDuration(minMs)}`)
+        : opts.wholeSeconds === true && r.ms % 1000 !== 0 ? 'must be a whole number of seconds'
+        : undefined;
+      if (message === undefined && 'ms' in r) return r.ms;
+      ctx.addIssue({ code: 'custom', message: message ?? 'invalid duration', input: text });
+      return z.NEVER;
+    })
+    .describe(description);
+}
+
+function regexSource(description: string) {
+  return z
+    .string()
+    .superRefine((src, ctx) => {
+      try {
+        new RegExp(src);
+      } catch (e) {
+        // V8 says "Invalid regular expression: /(/: Unterminated group"; keep only the reason.
+        const reason = e instanceof Error ? e.message.replace(/^.*: /, '') : 'does not compile';
+        ctx.addIssue({ code: 'custom', message: `invalid regular expression ${quote(src)}: ${reason}`, input: src });
+      }
+    })
+    .describe(description);
+}
+
+const CRON_FIELDS: Readonly<Record<string, string>> = {
+  second: 'second', minute: 'minute', hour: 'hour', dayOfMonth: 'day-of-month', month: 'month', dayOfWeek: 'day-of-week',
+};
+
+/** A six-field cron expression (seconds first), as node-cron accepts it. */
+export function cronProblem(expr: string): string | undefined {
+  const fields = expr.trim().split(/\s+/).filter((f) => f !== '');
+  if (fields.length !== 6) {
+    return `cron schedule ${quote(expr)} needs 6 fields (seconds first, e.g. "*/10 * * * * *"), got ${fields.length}`;
+  }
+  if (cronValidate(expr)) return undefined;
+  const first = cronValidateDetailed(expr).errors[0];
+  const where = first ? ` (bad ${CRON_FIELDS[first.field] ?? first.field} field ${quote(first.value)})` : '';
+  return `invalid cron schedule ${quote(expr)}${where}`;
+}
+
+function ipv4Netmask(text: string): boolean {
+  if (!isIPv4(text)) return false;
+  const n = text.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
+  const inv = ~n >>> 0;
+  return (inv & (inv + 1)) === 0; // ones then zeros only
+}
+
+const int = (min: number, max: number) => z.int().min(min).max(max);
+
+function oneOf<T extends readonly [string, ...string[]]>(values: T, what: string) {
+  return z.enum(values, {
+    error: (iss) =>
+      iss.code === 'invalid_value' ? `unknown ${what} ${quote(iss.input)}; expected one of ${values.join(', ')}` : undefined,
+  });
+}
+
+/** For `X or false` fields: report the branch that got past the type check, else the fallback. */
+function orFalse<T extends z.ZodType>(schema: T, fallback: string) {
+  return z.union([z.literal(false), schema], {
+    error: (iss) => {
+      if (iss.code !== 'invalid_union') return undefined;
+      for (const branch of iss.errors) {
+        const deeper = branch.find((i) => i.path.length > 0 || (i.code !== 'invalid_type' && i.code !== 'invalid_value'));
+        if (deeper) return deeper.message;
+      }
+      return `${fallback}, got ${show(iss.input)}`;
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Objects
+
+const onDown = z.enum(['quiescent', 'remove']).describe('what happens to a DOWN realserver: quiescent (weight 0, connections drain) or remove (deleted from the IPVS table); default quiescent');
+const initialState = z.enum(['unknown', 'up', 'down']).describe('state before the first checks decide; default unknown');
+const forward = z.enum(['masq', 'route', 'tunnel']).describe('forwarding method: masq (NAT), route (DR), tunnel (TUN); default masq');
+
+const timingShape = {
+  interval: duration('time between checks; default 5s').optional(),
+  timeout: duration('deadline of one check, at most the interval; default 2s').optional(),
+  rise: int(1, 100).describe('consecutive successes that bring a realserver UP; default 2').optional(),
+  fall: int(1, 100).describe('consecutive failures that take a realserver DOWN; default 3').optional(),
+  fast_interval: duration('interval while a realserver is between states; default: interval').optional(),
+  down_interval: duration('interval while a realserver is DOWN; default: interval').optional(),
+};
+
+export const checkSchema = z
+  .strictObject({
+    type: oneOf(CHECK_TYPES, 'check type').describe('icmp | tcp | http | https | banner | exec; default tcp for tcp services, icmp for udp and fwmark').optional(),
+    ...timingShape,
+    schedule: z.string().superRefine((s, ctx) => {
+      const p = cronProblem(s);
+      if (p !== undefined) ctx.addIssue({ code: 'custom', message: p, input: s });
+    }).describe('cron expression with a seconds field (6 fields); replaces interval scheduling').optional(),
+    port: int(1, 65535).describe("probe this port instead of the realserver's").optional(),
+    count: int(1, 10).describe('icmp: echo requests per check; default 1').optional(),
+    path: z.string().regex(/^\//, { error: (iss) => `must start with "/", got ${quote(iss.input)}` }).describe('http(s): request path; default "/"').optional(),
+    method: oneOf(HTTP_METHODS, 'HTTP method').describe('http(s): GET | HEAD | POST | PUT | OPTIONS; default GET').optional(),
+    host: z.string().min(1).describe('http(s): Host header; default the realserver address').optional(),
+    expect_status: z.array(int(100, 599)).min(1).describe('http(s): accepted status codes; default [200]').optional(),
+    expect_body: regexSource('http(s): regex the body must match').optional(),
+    tls_verify: z.boolean().describe('https: verify the certificate chain and name; default true').optional(),
+    sni: z.string().min(1).describe('https: TLS server name; default the Host, if it is a name').optional(),
+    fresh_connection: z.boolean().describe('http(s): new connection for every check instead of keep-alive; default false').optional(),
+    send: z.string().describe('banner: string written right after connect').optional(),
+    expect: regexSource('banner: regex the first bytes must match').optional(),
+    command: z.array(z.string().min(1)).min(1).describe('exec: argv; {address} and {port} are substituted').optional(),
+  })
+  .describe('health check; keys not listed for the type are errors');
+
+export const defaultsSchema = z
+  .strictObject({
+    ...timingShape,
+    on_down: onDown.optional(),
+    initial_state: initialState.optional(),
+  })
+  .describe('inherited by every check, service and realserver');
+
+export const realserverSchema = z
+  .strictObject({
+    address: endpoint(false, '"ip:port", or "ip" for the service\'s port (fwmark services: port 0)'),
+    weight: int(0, 65535).describe('IPVS weight; default 1').optional(),
+    forward: forward.optional(),
+    upper_threshold: int(0, 65535).describe('IPVS upper connection threshold (ipvsadm -x)').optional(),
+    lower_threshold: int(0, 65535).describe('IPVS lower connection threshold (ipvsadm -y)').optional(),
+    on_down: onDown.optional(),
+    initial_state: initialState.optional(),
+    check: checkSchema.optional(),
+  })
+  .describe('one realserver of a service');
+
+/** Service keys except `realservers`, so load.ts can validate services and realservers apart. */
+export const serviceHeadSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, {
+      error: (iss) => `invalid service name ${quote(iss.input)}; use 1-63 letters, digits, "_", "." or "-", starting with a letter or digit`,
+    })
+    .describe('unique name, used in metrics, the API and the CLI'),
+  protocol: z.enum(['tcp', 'udp', 'fwmark']).describe('tcp | udp | fwmark; default tcp').optional(),
+  address: endpoint(true, 'virtual address "ip:port" (IPv6 "[ip]:port"); required for tcp and udp, not allowed for fwmark').optional(),
+  fwmark: int(1, 4_294_967_295).describe('firewall mark; required with protocol fwmark').optional(),
+  scheduler: oneOf(SCHEDULERS, 'scheduler').describe(`IPVS scheduler: ${SCHEDULERS.join(' ')}; default wlc`).optional(),
+  persistence: duration('persistent connection timeout (whole seconds)', { minMs: 1000, wholeSeconds: true }).optional(),
+  persistence_netmask: z
+    .string()
+    .refine(ipv4Netmask, { error: (iss) => `invalid netmask ${quote(iss.input)} (expected an IPv4 netmask such as 255.255.255.0)` })
+    .describe('IPv4 netmask grouping clients for persistence; needs persistence')
+    .optional(),
+  forward: forward.optional(),
+  sorry_server: endpoint(false, '"ip:port" or "ip" (the service port) used while no realserver is UP').optional(),
+  slow_start: duration('ramp a realserver\'s weight up over this time after it comes UP; default 0s', { minMs: 0 }).optional(),
+  on_down: onDown.optional(),
+  initial_state: initialState.optional(),
+  check: checkSchema.optional(),
+});
+
+export const serviceSchema = serviceHeadSchema
+  .extend({ realservers: z.array(realserverSchema).describe('the pool; default empty').optional() })
+  .describe('one IPVS virtual service');
+
+/** Top-level keys except `services` (validated one service at a time by load.ts). */
+export const topSchema = z.strictObject({
+  node: z
+    .strictObject({ name: z.string().min(1).describe("this director's name; default the host name").optional() })
+    .describe('this director')
+    .optional(),
+  api: z
+    .strictObject({
+      listen: orFalse(endpoint(true, 'host:port'), 'expected "ip:port" or false')
+        .describe('HTTP API "ip:port", or false to disable; default 127.0.0.1:9410')
+        .optional(),
+      socket: orFalse(z.string().min(1), 'expected a path or false')
+        .describe('Unix socket path, or false to disable; default /run/lvsd/lvsd.sock')
+        .optional(),
+      token_file: z.string().min(1).describe('file holding the bearer token that allows write operations over TCP').optional(),
+    })
+    .describe('status, metrics and control API')
+    .optional(),
+  ipvs: z
+    .strictObject({
+      driver: z.enum(['ipvsadm', 'memory']).describe('ipvsadm (the kernel) | memory (in-process, for demos); default ipvsadm').optional(),
+      resync_interval: duration('re-read the kernel table and repair drift this often; default 30s').optional(),
+    })
+    .describe('the IPVS driver')
+    .optional(),
+  state_dir: z.string().min(1).describe('state kept across restarts; default /var/lib/lvsd').optional(),
+  max_concurrent_probes: int(1, 100_000).describe('global cap on probes in flight; default 256').optional(),
+  defaults: defaultsSchema.optional(),
+});
+
+export const configSchema = topSchema
+  .extend({ services: z.array(serviceSchema).describe('virtual services; may be empty') })
+  .describe('lvsd configuration');
+
+export type RawCheck = z.output<typeof checkSchema>;
+export type RawDefaults = z.output<typeof defaultsSchema>;
+export type RawRealserver = z.output<typeof realserverSchema>;
+export type RawServiceHead = z.output<typeof serviceHeadSchema>;
+export type RawTop = z.output<typeof topSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Messages for zod's own issues: short, operator-readable, never a zod dump.
+
+/** How a YAML value reads in a message. */
+export function show(v: unknown): string {
+  if (v === null || v === undefined) return 'an empty value';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'string') return `string ${quote(v)}`;
+  return `${typeof v} ${String(v)}`;
+}
+
+const EXPECTED: Readonly<Record<string, string>> = {
+  string: 'a string', number: 'a number', int: 'an integer', boolean: 'a boolean (true or false)',
+  array: 'a list', object: 'a mapping',
+};
+
+/** The per-parse error map; schema-level messages above take precedence over it. */
+export const issueMessage: z.core.$ZodErrorMap = (iss) => {
+  switch (iss.code) {
+    case 'invalid_type':
+      if (iss.input === undefined) return 'missing required key';
+      return `expected ${EXPECTED[iss.expected] ?? iss.expected}, got ${show(iss.input)}`;
+    case 'too_small':
+    case 'too_big': {
+      const small = iss.code === 'too_small';
+      const limit = Number(small ? iss.minimum : iss.maximum);
+      if (iss.origin === 'array' || iss.origin === 'string' || iss.origin === 'set') {
+        if (small && limit === 1) return 'must not be empty';
+        const unit = iss.origin === 'string' ? 'characters' : 'items';
+        return `must have ${small ? 'at least' : 'at most'} ${limit} ${unit}`;
+      }
+      if (iss.inclusive === false) return `must be ${small ? 'greater' : 'less'} than ${limit}`;
+      return `must be ${small ? 'at least' : 'at most'} ${limit}, got ${String(iss.input)}`;
+    }
+    case 'invalid_value':
+      if (iss.values.length === 1) return `expected ${quote(iss.values[0])}, got ${show(iss.input)}`;
+      return `invalid value ${quote(iss.input)}; expected one of ${iss.values.map(String).join(', ')}`;
+    case 'invalid_format':
+      return `invalid value ${quote(iss.input)}`;
+    default:
+      return iss.message ?? 'invalid value';
+  }
+};

@@ -1,0 +1,93 @@
+/**
+ * The resolved configuration: what the loader produces after validation and inheritance
+ * (defaults → service check → realserver check). Durations are milliseconds; addresses are
+ * literals. Pure data: nothing here imports the daemon.
+ */
+import type { CheckSpec } from '../../checks/types.js';
+
+export type Forward = 'masq' | 'route' | 'tunnel';
+export type OnDown = 'quiescent' | 'remove';
+export type InitialState = 'unknown' | 'up' | 'down';
+export type ServiceProtocol = 'tcp' | 'udp' | 'fwmark';
+
+export const SCHEDULERS = [
+  'rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos',
+] as const;
+export type Scheduler = (typeof SCHEDULERS)[number];
+
+/** An IP literal and a port. `host` is the bare literal (no brackets for IPv6). */
+export interface Endpoint {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Timing and hysteresis of one check, after inheritance. */
+export interface CheckTiming {
+  readonly intervalMs: number;
+  /** cron expression with a seconds field; when set it replaces `intervalMs` scheduling */
+  readonly schedule?: string;
+  readonly timeoutMs: number;
+  readonly rise: number;
+  readonly fall: number;
+  /** re-check interval while a realserver is between states (HAProxy fastinter); default = interval */
+  readonly fastIntervalMs: number;
+  /** re-check interval while DOWN (HAProxy downinter); default = interval */
+  readonly downIntervalMs: number;
+}
+
+/** A check bound to what it probes: the spec plus timing plus the port actually probed. */
+export type ResolvedCheck = CheckSpec & CheckTiming & { readonly port: number };
+
+export interface RealserverConfig {
+  readonly endpoint: Endpoint;
+  /** "ip:port" (IPv6 as "[ip]:port"): the identity used in labels, API paths and state */
+  readonly id: string;
+  readonly weight: number;
+  readonly forward: Forward;
+  readonly upperThreshold?: number;
+  readonly lowerThreshold?: number;
+  readonly onDown: OnDown;
+  readonly initialState: InitialState;
+  readonly check: ResolvedCheck;
+}
+
+export interface ServiceConfig {
+  readonly name: string;
+  readonly protocol: ServiceProtocol;
+  /** set for tcp/udp */
+  readonly endpoint?: Endpoint;
+  /** set for fwmark */
+  readonly fwmark?: number;
+  readonly scheduler: Scheduler;
+  readonly persistenceMs?: number;
+  readonly persistenceNetmask?: string;
+  readonly forward: Forward;
+  readonly sorryServer?: Endpoint;
+  readonly slowStartMs: number;
+  readonly realservers: readonly RealserverConfig[];
+}
+
+export interface ApiConfig {
+  /** host:port for the HTTP API, or null to disable TCP */
+  readonly listen: Endpoint | null;
+  /** Unix socket path, or null to disable */
+  readonly socket: string | null;
+  readonly tokenFile?: string;
+}
+
+export interface IpvsConfig {
+  readonly driver: 'ipvsadm' | 'memory';
+  readonly resyncIntervalMs: number;
+}
+
+export interface Config {
+  /** the file it came from (for messages) */
+  readonly file: string;
+  readonly node: { readonly name: string };
+  readonly api: ApiConfig;
+  readonly ipvs: IpvsConfig;
+  readonly stateDir: string;
+  /** global cap on probes in flight at once */
+  readonly maxConcurrentProbes: number;
+  readonly services: readonly ServiceConfig[];
+}

@@ -1,0 +1,259 @@
+/**
+ * The Daemon: wiring only. config → scheduler → probes → state machine → (reconciler, metrics,
+ * events). It owns the realserver records; everything else is a collaborator passed in or
+ * built from the deps.
+ */
+import type { ProbeKit, ProbeResult } from '../../checks/types.js';
+import type { Clock, TimerHandle } from '../core/clock.js';
+import type { Logger } from '../core/log.js';
+import type { Config, RealserverConfig, ServiceConfig } from '../config/types.js';
+import { Reconciler, type ReconcileReport } from '../ipvs/reconciler.js';
+import type { IpvsDriver, IpvsTable } from '../ipvs/types.js';
+import { Metrics, type RealserverGaugeRow } from '../metrics/metrics.js';
+import { ProbeScheduler, type CronStarter, type RunInfo, type ScheduledJob } from '../scheduler/scheduler.js';
+import { applyResult, checkPhase, initialHealth, type CheckPhase, type HealthState, type Transition } from '../state/realserver.js';
+import type { AdminState } from '../state/weight.js';
+import { checkSpecOf, probeJobKey } from './probe-jobs.js';
+import { buildStatus, type StatusSnapshot } from './status.js';
+import { buildWantedTable, type WantedResult } from './wanted-table.js';
+
+export interface DaemonDeps {
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly random: () => number;
+  readonly log: Logger;
+  readonly probes: ProbeKit;
+  readonly driver: IpvsDriver;
+  readonly cron?: CronStarter;
+  readonly version?: string;
+  readonly defaultMetrics?: boolean;
+}
+
+/** What the daemon tells listeners (the demo's printer now; alerts later). */
+export type DaemonEvent =
+  | {
+      readonly type: 'transition'; readonly service: string; readonly realserver: string;
+      readonly from: string; readonly to: string; readonly at: number; readonly detail: string;
+    }
+  | { readonly type: 'ipvs'; readonly report: ReconcileReport };
+
+export interface RealserverRecord {
+  readonly service: ServiceConfig;
+  readonly config: RealserverConfig;
+  readonly jobKey: string;
+  /** position in service.realservers */
+  readonly index: number;
+  health: HealthState;
+  upSince: number;
+  admin: AdminState;
+  last?: { readonly result: ProbeResult; readonly at: number };
+  transitions: number;
+}
+
+export class Daemon {
+  readonly metrics: Metrics;
+  private readonly deps: DaemonDeps;
+  private readonly config: Config;
+  private readonly records: RealserverRecord[] = [];
+  /** per service, its records in config order */
+  private readonly byService = new Map<ServiceConfig, RealserverRecord[]>();
+  /** job key → the records it feeds */
+  private readonly subscribers = new Map<string, RealserverRecord[]>();
+  private readonly scheduler: ProbeScheduler;
+  private readonly reconciler: Reconciler;
+  private readonly listeners = new Set<(e: DaemonEvent) => void>();
+  private wanted: WantedResult | undefined;
+  private table: IpvsTable | undefined;
+  private slowStartTimer: TimerHandle | undefined;
+  private readonly startedAt: number;
+  private stopped = false;
+
+  constructor(deps: DaemonDeps) {
+    this.deps = deps;
+    this.config = deps.config;
+    this.startedAt = deps.clock.now();
+    const now = this.startedAt;
+    for (const service of this.config.services) {
+      const own: RealserverRecord[] = [];
+      this.byService.set(service, own);
+      for (const [index, rs] of service.realservers.entries()) {
+        const rec: RealserverRecord = {
+          service, config: rs, index, jobKey: probeJobKey(rs.endpoint.host, rs.check),
+          health: initialHealth(rs.initialState, now), upSince: now, admin: 'none', transitions: 0,
+        };
+        this.records.push(rec);
+        own.push(rec);
+        const subs = this.subscribers.get(rec.jobKey);
+        if (subs) subs.push(rec);
+        else this.subscribers.set(rec.jobKey, [rec]);
+      }
+    }
+    this.metrics = new Metrics({
+      realservers: () => this.gaugeRows(),
+      scheduler: () => this.scheduler.load,
+    }, { defaultMetrics: deps.defaultMetrics ?? true });
+    this.scheduler = new ProbeScheduler({
+      clock: deps.clock, random: deps.random, maxConcurrent: this.config.maxConcurrentProbes,
+      onResult: (key, result, info) => this.onResult(key, result, info),
+      ...(deps.cron ? { cron: deps.cron } : {}),
+    });
+    this.reconciler = new Reconciler({
+      driver: deps.driver, clock: deps.clock, log: deps.log.child({ component: 'ipvs' }),
+      resyncIntervalMs: this.config.ipvs.resyncIntervalMs,
+      wanted: () => this.computeWanted().table,
+      onReport: (r) => this.onReconciled(r),
+    });
+  }
+
+  /** Adopt the kernel's table (nothing is flushed), then start probing. */
+  async start(): Promise<void> {
+    this.deps.log.info({
+      services: this.config.services.length, realservers: this.records.length, probes: this.subscribers.size,
+      driver: this.deps.driver.name,
+    }, 'lvsd starting');
+    await this.reconciler.start();
+    this.scheduler.sync(this.jobs());
+  }
+
+  /** Stop probing and reconciling. The IPVS table is left as it is. */
+  async close(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.slowStartTimer?.cancel();
+    await this.scheduler.close();
+    await this.reconciler.close();
+    this.deps.log.info('lvsd stopped');
+  }
+
+  onEvent(fn: (e: DaemonEvent) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** services, realservers, state, weight, last probe: what GET /status returns */
+  status(): StatusSnapshot {
+    return buildStatus({
+      config: this.config, records: this.records, wanted: this.wanted ?? this.computeWanted(),
+      table: this.table, lastReconcile: this.reconciler.lastReport, startedAt: this.startedAt,
+      now: this.deps.clock.now(), driver: this.deps.driver.name, version: this.deps.version ?? '0.0.0',
+    });
+  }
+
+  /** Wait for any pending reconcile to finish (tests, demo). */
+  reconcileNow(): Promise<void> {
+    return this.reconciler.runNow();
+  }
+
+  private jobs(): ScheduledJob[] {
+    const jobs: ScheduledJob[] = [];
+    for (const [key, subs] of this.subscribers) {
+      const first = subs[0]!;
+      const check = first.config.check;
+      const probe = this.deps.probes.probeFor(checkSpecOf(check));
+      const target = { address: first.config.endpoint.host, port: check.port };
+      jobs.push({
+        key,
+        intervalMs: check.intervalMs, fastIntervalMs: check.fastIntervalMs, downIntervalMs: check.downIntervalMs,
+        timeoutMs: check.timeoutMs,
+        ...(check.schedule !== undefined ? { schedule: check.schedule } : {}),
+        run: (ctx) => probe.check(target, ctx),
+      });
+    }
+    return jobs;
+  }
+
+  private onResult(key: string, result: ProbeResult, info: RunInfo): CheckPhase {
+    const subs = this.subscribers.get(key);
+    if (!subs || this.stopped) return 'steady';
+    const at = info.finishedAt;
+    this.metrics.scheduleLag.observe(Math.max(0, info.startedAt - info.scheduledAt) / 1000);
+    let changed = false;
+    let phase: CheckPhase = 'steady';
+    for (const rec of subs) {
+      const labels = { service: rec.service.name, realserver: rec.config.id, check: rec.config.check.type };
+      this.metrics.probes.inc({ ...labels, result: result.outcome });
+      this.metrics.probeDuration.observe(labels, result.durationMs / 1000);
+      rec.last = { result, at };
+      const step = applyResult(rec.health, result.ok, rec.config.check, at);
+      rec.health = step.state;
+      if (step.transition) {
+        changed = true;
+        this.onTransition(rec, step.transition, result);
+      }
+      phase = morePressing(phase, checkPhase(rec.health));
+    }
+    if (changed) this.reconciler.request();
+    return phase;
+  }
+
+  private onTransition(rec: RealserverRecord, t: Transition, result: ProbeResult): void {
+    rec.transitions++;
+    if (t.to === 'up') rec.upSince = t.at;
+    this.metrics.transitions.inc({ service: rec.service.name, realserver: rec.config.id, from: t.from, to: t.to });
+    this.deps.log.info({
+      service: rec.service.name, realserver: rec.config.id, from: t.from, to: t.to,
+      reason: `${result.outcome}: ${result.detail}`,
+    }, 'realserver transition');
+    this.emit({
+      type: 'transition', service: rec.service.name, realserver: rec.config.id,
+      from: t.from, to: t.to, at: t.at, detail: result.detail,
+    });
+  }
+
+  private computeWanted(): WantedResult {
+    const now = this.deps.clock.now();
+    const wanted = buildWantedTable(this.config.services.map((config) => ({
+      config,
+      realservers: this.byService.get(config) ?? [],
+    })), now);
+    this.wanted = wanted;
+    this.armSlowStart(wanted.nextChangeAt);
+    return wanted;
+  }
+
+  /** a reconcile when the next slow-start step is due */
+  private armSlowStart(at: number | undefined): void {
+    this.slowStartTimer?.cancel();
+    this.slowStartTimer = undefined;
+    if (at === undefined || this.stopped) return;
+    this.slowStartTimer = this.deps.clock.setTimeout(() => this.reconciler.request(), at - this.deps.clock.now());
+  }
+
+  private onReconciled(report: ReconcileReport): void {
+    if (report.table) this.table = report.table;
+    if (report.applied.length > 0) {
+      this.metrics.ipvsApplyDuration.observe(report.durationMs / 1000);
+      for (const op of report.applied) this.metrics.ipvsChanges.inc({ op: op.op });
+    }
+    if (!report.converged) this.metrics.ipvsApplyErrors.inc();
+    if (report.applied.length > 0 || !report.converged) this.emit({ type: 'ipvs', report });
+  }
+
+  private *gaugeRows(): Iterable<RealserverGaugeRow> {
+    const snapshot = this.status();
+    for (const svc of snapshot.services) {
+      for (const rs of svc.realservers) {
+        yield {
+          service: svc.name, realserver: rs.id, check: rs.check.type, up: rs.health === 'up',
+          weight: rs.weight ?? undefined, configuredWeight: rs.configured_weight,
+        };
+      }
+    }
+  }
+
+  private emit(e: DaemonEvent): void {
+    for (const fn of this.listeners) {
+      try {
+        fn(e);
+      } catch (err) {
+        this.deps.log.error({ err }, 'event listener failed');
+      }
+    }
+  }
+}
+
+const PHASE_RANK: Record<CheckPhase, number> = { steady: 0, down: 1, transition: 2 };
+
+function morePressing(a: CheckPhase, b: CheckPhase): CheckPhase {
+  return PHASE_RANK[b] > PHASE_RANK[a] ? b : a;
+}

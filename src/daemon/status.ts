@@ -1,0 +1,158 @@
+/**
+ * The status snapshot: what GET /status returns and `lvsd status` prints. Pure: built from
+ * the daemon's records, the wanted table and the table last read from the driver.
+ */
+import type { ProbeOutcome } from '../../checks/types.js';
+import type { Config, ServiceConfig } from '../config/types.js';
+import type { ReconcileReport } from '../ipvs/reconciler.js';
+import { endpointKey, serviceKey, type IpvsTable } from '../ipvs/types.js';
+import type { Health, HealthState } from '../state/realserver.js';
+import type { AdminState, WeightDecision } from '../state/weight.js';
+import { virtualService, type WantedResult } from './wanted-table.js';
+
+/** The state an operator reads: health, or the admin override that trumps it. */
+export type DisplayState = 'UP' | 'DOWN' | 'UNKNOWN' | 'DRAINING' | 'MAINT';
+
+export interface RealserverStatus {
+  readonly id: string;
+  readonly state: DisplayState;
+  readonly health: Health;
+  /** ISO time of the last health change */
+  readonly since: string;
+  readonly configured_weight: number;
+  /** what lvsd wants in the table: a weight, null = not in the table, "keep" = no verdict yet */
+  readonly wanted_weight: number | null | 'keep';
+  /** what the table held at the last read (null = absent) */
+  readonly weight: number | null;
+  readonly forward: string;
+  readonly check: { readonly type: string; readonly port: number; readonly interval_ms: number; readonly timeout_ms: number };
+  readonly consecutive_ok: number;
+  readonly consecutive_fail: number;
+  readonly transitions: number;
+  readonly last: null | {
+    readonly outcome: ProbeOutcome; readonly ok: boolean; readonly detail: string;
+    readonly latency_ms: number; readonly at: string;
+  };
+}
+
+export interface ServiceStatus {
+  readonly name: string;
+  readonly protocol: string;
+  readonly address: string;
+  readonly scheduler: string;
+  readonly forward: string;
+  readonly sorry_server: string | null;
+  readonly sorry_active: boolean;
+  readonly up: number;
+  readonly total: number;
+  readonly realservers: readonly RealserverStatus[];
+}
+
+export interface StatusSnapshot {
+  readonly node: string;
+  readonly version: string;
+  readonly started_at: string;
+  readonly now: string;
+  readonly ipvs: {
+    readonly driver: string;
+    readonly last_reconcile: null | { readonly at: string; readonly converged: boolean; readonly changes: number; readonly error: string | null };
+  };
+  readonly vrrp: null;
+  readonly services: readonly ServiceStatus[];
+}
+
+export interface StatusRecord {
+  readonly service: ServiceConfig;
+  readonly index: number;
+  readonly health: HealthState;
+  readonly admin: AdminState;
+  readonly transitions: number;
+  readonly last?: { readonly result: { readonly ok: boolean; readonly outcome: ProbeOutcome; readonly detail: string; readonly durationMs: number }; readonly at: number };
+}
+
+export interface StatusInput {
+  readonly config: Config;
+  readonly records: readonly StatusRecord[];
+  readonly wanted: WantedResult;
+  readonly table: IpvsTable | undefined;
+  readonly lastReconcile: ReconcileReport | undefined;
+  readonly startedAt: number;
+  readonly now: number;
+  readonly driver: string;
+  readonly version: string;
+}
+
+export function displayState(health: Health, admin: AdminState): DisplayState {
+  if (admin === 'maint') return 'MAINT';
+  if (admin === 'drain') return 'DRAINING';
+  return health === 'up' ? 'UP' : health === 'down' ? 'DOWN' : 'UNKNOWN';
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+export function buildStatus(i: StatusInput): StatusSnapshot {
+  const byService = new Map<ServiceConfig, StatusRecord[]>();
+  for (const r of i.records) {
+    const list = byService.get(r.service);
+    if (list) list.push(r);
+    else byService.set(r.service, [r]);
+  }
+  const services = i.config.services.map((svc): ServiceStatus => {
+    const records = byService.get(svc) ?? [];
+    const decisions = i.wanted.decisions.get(svc.name);
+    const entry = i.table?.services.get(serviceKey(virtualService(svc)));
+    const realservers = records.map((r): RealserverStatus => {
+      const rs = svc.realservers[r.index]!;
+      const dest = entry?.destinations.get(endpointKey(rs.endpoint));
+      return {
+        id: rs.id,
+        state: displayState(r.health.health, r.admin),
+        health: r.health.health,
+        since: iso(r.health.since),
+        configured_weight: rs.weight,
+        wanted_weight: wantedWeight(decisions?.realservers[r.index]),
+        weight: dest ? dest.weight : null,
+        forward: rs.forward,
+        check: { type: rs.check.type, port: rs.check.port, interval_ms: rs.check.intervalMs, timeout_ms: rs.check.timeoutMs },
+        consecutive_ok: r.health.okStreak,
+        consecutive_fail: r.health.failStreak,
+        transitions: r.transitions,
+        last: r.last ? {
+          outcome: r.last.result.outcome, ok: r.last.result.ok, detail: r.last.result.detail,
+          latency_ms: Math.round(r.last.result.durationMs * 1000) / 1000, at: iso(r.last.at),
+        } : null,
+      };
+    });
+    return {
+      name: svc.name,
+      protocol: svc.protocol,
+      address: svc.protocol === 'fwmark' ? `fwmark ${svc.fwmark ?? 0}` : svc.endpoint ? endpointKey(svc.endpoint) : '',
+      scheduler: svc.scheduler,
+      forward: svc.forward,
+      sorry_server: svc.sorryServer ? endpointKey(svc.sorryServer) : null,
+      sorry_active: decisions?.sorry ?? false,
+      up: realservers.filter((r) => r.health === 'up').length,
+      total: realservers.length,
+      realservers,
+    };
+  });
+  const lr = i.lastReconcile;
+  return {
+    node: i.config.node.name,
+    version: i.version,
+    started_at: iso(i.startedAt),
+    now: iso(i.now),
+    ipvs: {
+      driver: i.driver,
+      last_reconcile: lr ? { at: iso(lr.at), converged: lr.converged, changes: lr.applied.length, error: lr.error ?? null } : null,
+    },
+    vrrp: null,
+    services,
+  };
+}
+
+function wantedWeight(d: WeightDecision | undefined): number | null | 'keep' {
+  if (!d) return null;
+  if (d.kind === 'present') return d.weight;
+  return d.kind === 'keep' ? 'keep' : null;
+}

@@ -1,0 +1,131 @@
+/**
+ * The in-memory IPVS driver: a table that enforces the kernel's rules (no duplicate service or
+ * destination, no edit of what is missing, known schedulers, weight and threshold ranges,
+ * DR/TUN destinations on the service's port) and reports each change as the equivalent
+ * ipvsadm command. Real code: `lvsd demo` and ipvs.driver: memory run on it.
+ */
+import { SCHEDULERS } from '../config/types.js';
+import { opCommand } from './ipvsadm-format.js';
+import {
+  endpointKey, serviceKey,
+  type ActualDestination, type ApplyResult, type Destination, type DestinationStats, type IpvsDriver, type IpvsOp,
+  type IpvsTable, type OpFailure, type ServiceEntry, type VirtualService,
+} from './types.js';
+
+const ZERO_STATS: DestinationStats = {
+  activeConns: 0, inactiveConns: 0, connections: 0, packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0,
+};
+
+interface MutableService {
+  service: VirtualService;
+  destinations: Map<string, ActualDestination>;
+}
+
+export interface MemoryDriverOptions {
+  /** called with `ipvsadm ...` for every applied change */
+  readonly onChange?: (command: string, op: IpvsOp) => void;
+}
+
+export class MemoryIpvsDriver implements IpvsDriver {
+  readonly name = 'memory';
+  private readonly services = new Map<string, MutableService>();
+  private readonly onChange: ((command: string, op: IpvsOp) => void) | undefined;
+
+  constructor(options: MemoryDriverOptions = {}) {
+    this.onChange = options.onChange;
+  }
+
+  async read(): Promise<IpvsTable> {
+    return this.snapshot();
+  }
+
+  /** a deep copy: callers can never mutate the driver's table */
+  snapshot(): IpvsTable {
+    const services = new Map<string, ServiceEntry>();
+    for (const [k, s] of this.services) {
+      services.set(k, { service: { ...s.service }, destinations: new Map([...s.destinations].map(([dk, d]) => [dk, { ...d }])) });
+    }
+    return { services };
+  }
+
+  async apply(ops: readonly IpvsOp[]): Promise<ApplyResult> {
+    const failures: OpFailure[] = [];
+    for (const op of ops) {
+      const message = this.applyOne(op);
+      if (message) failures.push({ op, message });
+      else this.onChange?.(opCommand(op), op);
+    }
+    return { failures };
+  }
+
+  /** Set kernel counters of a destination (what traffic would do); false if it does not exist. */
+  setStats(service: VirtualService, dest: Pick<Destination, 'endpoint'>, stats: Partial<DestinationStats>): boolean {
+    const d = this.services.get(serviceKey(service))?.destinations.get(endpointKey(dest.endpoint));
+    if (!d) return false;
+    this.services.get(serviceKey(service))!.destinations.set(endpointKey(dest.endpoint), { ...d, stats: { ...d.stats, ...stats } });
+    return true;
+  }
+
+  async close(): Promise<void> {}
+
+  /** returns an error message in ipvsadm's words, or undefined on success */
+  private applyOne(op: IpvsOp): string | undefined {
+    const key = serviceKey(op.service);
+    const existing = this.services.get(key);
+    switch (op.op) {
+      case 'add-service':
+      case 'edit-service': {
+        if (op.op === 'add-service' && existing) return 'Service already exists';
+        if (op.op === 'edit-service' && !existing) return 'No such service';
+        const bad = checkService(op.service);
+        if (bad) return bad;
+        if (existing) existing.service = { ...op.service };
+        else this.services.set(key, { service: { ...op.service }, destinations: new Map() });
+        return undefined;
+      }
+      case 'delete-service':
+        if (!existing) return 'No such service';
+        this.services.delete(key);
+        return undefined;
+      case 'add-dest':
+      case 'edit-dest': {
+        if (!existing) return 'Service not defined';
+        const dkey = endpointKey(op.dest.endpoint);
+        const have = existing.destinations.get(dkey);
+        if (op.op === 'add-dest' && have) return 'Destination already exists';
+        if (op.op === 'edit-dest' && !have) return 'No such destination';
+        const bad = checkDest(existing.service, op.dest);
+        if (bad) return bad;
+        existing.destinations.set(dkey, {
+          endpoint: op.dest.endpoint, forward: op.dest.forward, weight: op.dest.weight,
+          upperThreshold: op.dest.upperThreshold, lowerThreshold: op.dest.lowerThreshold,
+          stats: have?.stats ?? ZERO_STATS,
+        });
+        return undefined;
+      }
+      case 'delete-dest': {
+        if (!existing) return 'Service not defined';
+        if (!existing.destinations.delete(endpointKey(op.dest.endpoint))) return 'No such destination';
+        return undefined;
+      }
+    }
+  }
+}
+
+function checkService(s: VirtualService): string | undefined {
+  if (!(SCHEDULERS as readonly string[]).includes(s.scheduler)) return 'Scheduler not found';
+  if (s.protocol === 'fwmark' ? !(s.fwmark && s.fwmark > 0) : !s.endpoint) return 'Invalid service address';
+  if (s.endpoint && (s.endpoint.port < 0 || s.endpoint.port > 65535)) return 'Invalid port';
+  return undefined;
+}
+
+function checkDest(s: VirtualService, d: Destination): string | undefined {
+  if (!Number.isInteger(d.weight) || d.weight < 0 || d.weight > 65535) return 'Weight out of range (0-65535)';
+  if (d.upperThreshold < 0 || d.lowerThreshold < 0) return 'Invalid threshold';
+  if (d.upperThreshold > 0 && d.lowerThreshold > d.upperThreshold) return 'Lower threshold exceeds upper threshold';
+  // ipvsadm forces DR/TUN destinations onto the service port; a different one is a config error
+  if (d.forward !== 'masq' && s.endpoint && d.endpoint.port !== s.endpoint.port && d.endpoint.port !== 0) {
+    return `Forwarding ${d.forward} needs the service port ${s.endpoint.port}`;
+  }
+  return undefined;
+}

@@ -1,0 +1,163 @@
+/**
+ * The reconciler: level-triggered. Each pass reads the driver's table, plans the difference to
+ * the wanted table and applies it, then reads again to confirm (ipvsadm -R carries on past a
+ * failing line, so only a re-read tells what happened). Requests coalesce: many state changes
+ * in one tick make one pass. A pass that cannot converge is retried with backoff; a periodic
+ * resync repairs drift (hand-made changes).
+ */
+import type { Clock, TimerHandle } from '../core/clock.js';
+import { errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { planOps } from './diff.js';
+import { opCommand } from './ipvsadm-format.js';
+import type { IpvsDriver, IpvsOp, IpvsTable, OpFailure, WantedTable } from './types.js';
+
+export interface ReconcileReport {
+  readonly at: number;
+  readonly durationMs: number;
+  /** ops applied across all attempts of this pass */
+  readonly applied: readonly IpvsOp[];
+  readonly failures: readonly OpFailure[];
+  /** true when the table matched the wanted table at the end */
+  readonly converged: boolean;
+  /** the table as last read */
+  readonly table?: IpvsTable;
+  readonly error?: string;
+}
+
+export interface ReconcilerDeps {
+  readonly driver: IpvsDriver;
+  readonly wanted: () => WantedTable;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly resyncIntervalMs: number;
+  /** attempts (apply + verify) within one pass before giving up until the retry */
+  readonly maxAttempts?: number;
+  readonly retryBaseMs?: number;
+  readonly onReport?: (report: ReconcileReport) => void;
+}
+
+export class Reconciler {
+  private readonly deps: ReconcilerDeps;
+  private running: Promise<void> | undefined;
+  private dirty = false;
+  private soon: TimerHandle | undefined;
+  private resync: TimerHandle | undefined;
+  private retry: TimerHandle | undefined;
+  private failuresInARow = 0;
+  private closed = false;
+  private last: ReconcileReport | undefined;
+
+  constructor(deps: ReconcilerDeps) {
+    this.deps = deps;
+  }
+
+  get lastReport(): ReconcileReport | undefined {
+    return this.last;
+  }
+
+  /** Start: one pass now, then a resync every resyncIntervalMs. */
+  start(): Promise<void> {
+    this.armResync();
+    return this.runNow();
+  }
+
+  /** Ask for a pass soon; any number of calls in one tick make one pass. */
+  request(): void {
+    if (this.closed) return;
+    if (this.running) {
+      this.dirty = true;
+      return;
+    }
+    if (this.soon) return;
+    this.soon = this.deps.clock.setTimeout(() => {
+      this.soon = undefined;
+      void this.runNow();
+    }, 0);
+  }
+
+  /** Run a pass now (or, while one runs, one more right after it); resolves when the table has been handled. */
+  runNow(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.dirty = true;
+    this.running ??= this.loop().finally(() => { this.running = undefined; });
+    return this.running;
+  }
+
+  private async loop(): Promise<void> {
+    while (this.dirty && !this.closed) {
+      this.dirty = false;
+      await this.pass();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.soon?.cancel();
+    this.resync?.cancel();
+    this.retry?.cancel();
+    await this.running;
+  }
+
+  private armResync(): void {
+    if (this.closed || this.deps.resyncIntervalMs <= 0) return;
+    this.resync = this.deps.clock.setTimeout(() => {
+      this.request();
+      this.armResync();
+    }, this.deps.resyncIntervalMs);
+  }
+
+  private async pass(): Promise<void> {
+    const { clock, driver, log } = this.deps;
+    const t0 = clock.now();
+    const applied: IpvsOp[] = [];
+    let failures: readonly OpFailure[] = [];
+    let table: IpvsTable | undefined;
+    let converged = false;
+    let error: string | undefined;
+    try {
+      const attempts = this.deps.maxAttempts ?? 3;
+      table = await driver.read();
+      for (let i = 0; i < attempts; i++) {
+        const ops = planOps(this.deps.wanted(), table);
+        if (ops.length === 0) {
+          converged = true;
+          break;
+        }
+        const result = await driver.apply(ops);
+        const failedSet = new Set(result.failures.map((f) => f.op));
+        for (const op of ops) if (!failedSet.has(op)) applied.push(op);
+        failures = result.failures;
+        for (const f of result.failures) log.warn({ command: opCommand(f.op), reason: f.message }, 'ipvs change failed');
+        table = await driver.read();
+      }
+      if (!converged) converged = planOps(this.deps.wanted(), table).length === 0;
+    } catch (e) {
+      error = errorMessage(e);
+      log.error({ err: error }, 'ipvs reconcile failed');
+    }
+    for (const op of applied) log.info({ command: opCommand(op) }, 'ipvs change');
+    const report: ReconcileReport = {
+      at: t0, durationMs: clock.now() - t0, applied, failures, converged,
+      ...(table ? { table } : {}), ...(error !== undefined ? { error } : {}),
+    };
+    this.last = report;
+    this.deps.onReport?.(report);
+    this.scheduleRetry(converged);
+  }
+
+  /** backoff after a pass that did not converge: 0.5 s, 1 s, 2 s ... capped at the resync interval */
+  private scheduleRetry(converged: boolean): void {
+    this.retry?.cancel();
+    this.retry = undefined;
+    if (converged) {
+      this.failuresInARow = 0;
+      return;
+    }
+    this.failuresInARow++;
+    const base = this.deps.retryBaseMs ?? 500;
+    const cap = Math.max(base, this.deps.resyncIntervalMs);
+    const delay = Math.min(cap, base * 2 ** (this.failuresInARow - 1));
+    this.retry = this.deps.clock.setTimeout(() => this.request(), delay);
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * The IPVS table as lvsd models it, the operations that change it, and the driver seam.
+ * Shaped after what `ipvsadm` can express, so the ipvsadm driver is a faithful translation
+ * and the memory driver can enforce the kernel's rules.
+ */
+import type { Endpoint, Forward, Scheduler } from '../config/types.js';
+
+export type IpvsProtocol = 'tcp' | 'udp' | 'fwmark';
+
+export interface VirtualService {
+  readonly protocol: IpvsProtocol;
+  /** tcp/udp */
+  readonly endpoint?: Endpoint;
+  /** fwmark */
+  readonly fwmark?: number;
+  readonly scheduler: Scheduler | string;
+  /** persistence timeout in whole seconds; absent = not persistent */
+  readonly persistenceSec?: number;
+  readonly persistenceNetmask?: string;
+}
+
+export interface Destination {
+  readonly endpoint: Endpoint;
+  readonly forward: Forward;
+  readonly weight: number;
+  /** 0 = no limit, as in the kernel */
+  readonly upperThreshold: number;
+  readonly lowerThreshold: number;
+}
+
+/** Kernel counters for a destination (ipvsadm -Ln --stats / --rate). */
+export interface DestinationStats {
+  readonly activeConns: number;
+  readonly inactiveConns: number;
+  readonly connections: number;
+  readonly packetsIn: number;
+  readonly packetsOut: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+}
+
+export interface ActualDestination extends Destination {
+  readonly stats: DestinationStats;
+}
+
+export interface ServiceEntry<D extends Destination = ActualDestination> {
+  readonly service: VirtualService;
+  /** keyed by endpointKey(dest.endpoint) */
+  readonly destinations: ReadonlyMap<string, D>;
+}
+
+/** What the kernel holds. Keyed by serviceKey(). */
+export interface IpvsTable {
+  readonly services: ReadonlyMap<string, ServiceEntry>;
+}
+
+/** A wanted destination; `keep` = no verdict yet: leave the kernel's weight, add nothing. */
+export type WantedDestination = Destination & { readonly keep?: boolean };
+
+/** What lvsd wants for the services it manages. Services not in here are never touched. */
+export interface WantedTable {
+  readonly services: ReadonlyMap<string, ServiceEntry<WantedDestination>>;
+}
+
+export type IpvsOp =
+  | { readonly op: 'add-service'; readonly service: VirtualService }
+  | { readonly op: 'edit-service'; readonly service: VirtualService }
+  | { readonly op: 'delete-service'; readonly service: VirtualService }
+  | { readonly op: 'add-dest'; readonly service: VirtualService; readonly dest: Destination }
+  | { readonly op: 'edit-dest'; readonly service: VirtualService; readonly dest: Destination }
+  | { readonly op: 'delete-dest'; readonly service: VirtualService; readonly dest: Destination };
+
+export interface OpFailure {
+  readonly op: IpvsOp;
+  readonly message: string;
+}
+
+export interface ApplyResult {
+  /** ops the driver knows failed; a driver that cannot tell reports none and the reconciler verifies */
+  readonly failures: readonly OpFailure[];
+}
+
+export interface IpvsDriver {
+  readonly name: string;
+  /** the kernel's current table */
+  read(signal?: AbortSignal): Promise<IpvsTable>;
+  /** apply ops in order; never throws for a failing op (see ApplyResult), only when the driver itself is unusable */
+  apply(ops: readonly IpvsOp[], signal?: AbortSignal): Promise<ApplyResult>;
+  close(): Promise<void>;
+}
+
+export function endpointKey(e: Endpoint): string {
+  return e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`;
+}
+
+/** "tcp 192.0.2.10:80", "udp [2001:db8::1]:53", "fwmark 7" */
+export function serviceKey(s: Pick<VirtualService, 'protocol' | 'endpoint' | 'fwmark'>): string {
+  if (s.protocol === 'fwmark') return `fwmark ${s.fwmark ?? 0}`;
+  return `${s.protocol} ${s.endpoint ? endpointKey(s.endpoint) : '?'}`;
+}

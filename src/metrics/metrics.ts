@@ -1,0 +1,116 @@
+/**
+ * lvsd's Prometheus metrics on a private Registry (never prom-client's global one).
+ * Gauges that mirror state are filled at scrape time from the daemon's view, so a realserver
+ * that leaves the config leaves the output with it; counters and histograms count events.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface RealserverGaugeRow {
+  readonly service: string;
+  readonly realserver: string;
+  readonly check: string;
+  readonly up: boolean;
+  /** weight lvsd wants in the table now (0 when quiescent; absent = not in the table) */
+  readonly weight: number | undefined;
+  readonly configuredWeight: number;
+}
+
+export interface MetricsSources {
+  readonly realservers: () => Iterable<RealserverGaugeRow>;
+  readonly scheduler: () => { readonly running: number; readonly queued: number };
+}
+
+const RS_LABELS = ['service', 'realserver', 'check'] as const;
+
+export class Metrics {
+  readonly registry: Registry;
+  readonly probes: Counter<'service' | 'realserver' | 'check' | 'result'>;
+  readonly probeDuration: Histogram<'service' | 'realserver' | 'check'>;
+  readonly transitions: Counter<'service' | 'realserver' | 'from' | 'to'>;
+  readonly scheduleLag: Histogram;
+  readonly ipvsApplyDuration: Histogram;
+  readonly ipvsApplyErrors: Counter;
+  readonly ipvsChanges: Counter<'op'>;
+
+  constructor(sources: MetricsSources, options: { readonly defaultMetrics?: boolean } = {}) {
+    const registry = new Registry();
+    this.registry = registry;
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'lvsd_' });
+
+    this.probes = new Counter({
+      name: 'lvsd_probes_total', help: 'Health probes completed, by result (ok, fail, timeout, error).',
+      labelNames: [...RS_LABELS, 'result'], registers: [registry],
+    });
+    this.probeDuration = new Histogram({
+      name: 'lvsd_probe_duration_seconds', help: 'Time a health probe took, from start to verdict.',
+      labelNames: RS_LABELS, buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    });
+    this.transitions = new Counter({
+      name: 'lvsd_realserver_transitions_total', help: 'Realserver health transitions.',
+      labelNames: ['service', 'realserver', 'from', 'to'], registers: [registry],
+    });
+    this.scheduleLag = new Histogram({
+      name: 'lvsd_probe_schedule_lag_seconds', help: 'Delay between when a probe was due and when it started.',
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5], registers: [registry],
+    });
+    this.ipvsApplyDuration = new Histogram({
+      name: 'lvsd_ipvs_apply_duration_seconds', help: 'Time of one reconcile pass that changed the IPVS table.',
+      buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers: [registry],
+    });
+    this.ipvsApplyErrors = new Counter({
+      name: 'lvsd_ipvs_apply_errors_total', help: 'Reconcile passes that failed or left the table different from the wanted one.',
+      registers: [registry],
+    });
+    this.ipvsChanges = new Counter({
+      name: 'lvsd_ipvs_changes_total', help: 'IPVS table changes applied, by operation.',
+      labelNames: ['op'], registers: [registry],
+    });
+
+    const up = new Gauge({
+      name: 'lvsd_realserver_up', help: '1 when the realserver is UP by its checks, else 0.',
+      labelNames: RS_LABELS, registers: [registry],
+      collect() {
+        this.reset();
+        for (const r of sources.realservers()) up.set(labels(r), r.up ? 1 : 0);
+      },
+    });
+    const weight = new Gauge({
+      name: 'lvsd_realserver_weight', help: 'Weight lvsd gives the realserver in the IPVS table (-1 = not in the table).',
+      labelNames: RS_LABELS, registers: [registry],
+      collect() {
+        this.reset();
+        for (const r of sources.realservers()) weight.set(labels(r), r.weight ?? -1);
+      },
+    });
+    const configured = new Gauge({
+      name: 'lvsd_realserver_configured_weight', help: 'Weight of the realserver in the config.',
+      labelNames: RS_LABELS, registers: [registry],
+      collect() {
+        this.reset();
+        for (const r of sources.realservers()) configured.set(labels(r), r.configuredWeight);
+      },
+    });
+    const inflight = new Gauge({
+      name: 'lvsd_probes_in_flight', help: 'Probes running now, and waiting for a concurrency slot.',
+      labelNames: ['state'], registers: [registry],
+      collect() {
+        const l = sources.scheduler();
+        inflight.set({ state: 'running' }, l.running);
+        inflight.set({ state: 'queued' }, l.queued);
+      },
+    });
+  }
+
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
+
+function labels(r: RealserverGaugeRow): { service: string; realserver: string; check: string } {
+  return { service: r.service, realserver: r.realserver, check: r.check };
+}

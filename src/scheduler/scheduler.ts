@@ -1,0 +1,208 @@
+/**
+ * The probe scheduler: one timer chain per job, so a check never overlaps itself; a global
+ * concurrency cap; a total deadline per probe (an AbortSignal driven by the injected clock);
+ * first runs spread uniformly over the interval so thousands of checks do not fire together;
+ * fixed-rate re-arming (no drift) with the interval chosen by the realserver's phase
+ * (fast while between states, slow while down). Cron-scheduled jobs go through node-cron
+ * with noOverlap and share the same cap and deadline.
+ */
+import type { ProbeContext, ProbeResult } from '../../checks/types.js';
+import type { Clock, TimerHandle } from '../core/clock.js';
+import { errorMessage } from '../core/errors.js';
+import type { CheckPhase } from '../state/realserver.js';
+import { Semaphore } from './semaphore.js';
+
+export interface ScheduledJob {
+  /** identity: a job with the same key is the same job across sync() calls */
+  readonly key: string;
+  readonly intervalMs: number;
+  readonly fastIntervalMs: number;
+  readonly downIntervalMs: number;
+  readonly timeoutMs: number;
+  /** cron expression (with seconds); replaces interval scheduling */
+  readonly schedule?: string;
+  readonly run: (ctx: ProbeContext) => Promise<ProbeResult>;
+}
+
+export interface RunInfo {
+  /** when the run was due */
+  readonly scheduledAt: number;
+  /** when it got a concurrency slot and started */
+  readonly startedAt: number;
+  readonly finishedAt: number;
+}
+
+/** A cron hook: call `fire` on every slot of `expression`; returns a stopper. */
+export type CronStarter = (expression: string, fire: () => Promise<void>) => { stop(): void };
+
+export interface SchedulerDeps {
+  readonly clock: Clock;
+  readonly random: () => number;
+  readonly maxConcurrent: number;
+  /** gets every result; returns the phase that picks the next interval */
+  readonly onResult: (key: string, result: ProbeResult, info: RunInfo) => CheckPhase;
+  readonly cron?: CronStarter;
+}
+
+/** How long past its deadline a probe may take to settle before the scheduler stops waiting. */
+const SETTLE_GRACE_MS = 1000;
+
+interface JobState {
+  job: ScheduledJob;
+  timer?: TimerHandle | undefined;
+  cronStop?: () => void;
+  running: boolean;
+  stopped: boolean;
+  controller?: AbortController | undefined;
+  /** settles the in-flight probe at once (used on stop: a probe deaf to its signal must not hold close()) */
+  abandon?: (() => void) | undefined;
+}
+
+export class ProbeScheduler {
+  private readonly jobs = new Map<string, JobState>();
+  private readonly sem: Semaphore;
+  private readonly inflight = new Set<Promise<void>>();
+  private closed = false;
+
+  private readonly deps: SchedulerDeps;
+
+  constructor(deps: SchedulerDeps) {
+    this.deps = deps;
+    this.sem = new Semaphore(Math.max(1, deps.maxConcurrent));
+  }
+
+  get size(): number {
+    return this.jobs.size;
+  }
+
+  /** probes running now and waiting for a slot */
+  get load(): { readonly running: number; readonly queued: number } {
+    return { running: this.sem.inUse, queued: this.sem.queued };
+  }
+
+  /** Level-triggered: afterwards the running set is exactly `jobs` (new ones start, missing ones stop). */
+  sync(jobs: Iterable<ScheduledJob>): void {
+    if (this.closed) return;
+    const wanted = new Map<string, ScheduledJob>();
+    for (const j of jobs) wanted.set(j.key, j);
+    for (const [key, st] of this.jobs) {
+      if (wanted.has(key)) continue;
+      this.stop(st);
+      this.jobs.delete(key);
+    }
+    for (const [key, job] of wanted) {
+      if (this.jobs.has(key)) continue;
+      const st: JobState = { job, running: false, stopped: false };
+      this.jobs.set(key, st);
+      this.start(st);
+    }
+  }
+
+  /** Run a job now, outside its schedule (skipped if it is already running). */
+  async runNow(key: string): Promise<boolean> {
+    const st = this.jobs.get(key);
+    if (!st || st.running) return false;
+    st.timer?.cancel();
+    await this.execute(st, this.deps.clock.now());
+    return true;
+  }
+
+  /** Stop every chain and abort in-flight probes; resolves when all have settled. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const st of this.jobs.values()) this.stop(st);
+    this.jobs.clear();
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  private start(st: JobState): void {
+    const { job } = st;
+    if (job.schedule !== undefined) {
+      if (!this.deps.cron) throw new Error(`job ${job.key}: cron schedule given but no cron starter`);
+      const handle = this.deps.cron(job.schedule, () => this.execute(st, this.deps.clock.now()));
+      st.cronStop = () => handle.stop();
+      return;
+    }
+    // spread first runs uniformly over one interval
+    const first = this.deps.clock.now() + Math.floor(this.deps.random() * job.intervalMs);
+    this.arm(st, first);
+  }
+
+  private arm(st: JobState, at: number): void {
+    if (st.stopped) return;
+    st.timer = this.deps.clock.setTimeout(() => {
+      void this.execute(st, at);
+    }, at - this.deps.clock.now());
+  }
+
+  private stop(st: JobState): void {
+    st.stopped = true;
+    st.timer?.cancel();
+    st.cronStop?.();
+    st.controller?.abort(new DOMException('lvsd is stopping this check', 'AbortError'));
+    st.abandon?.();
+  }
+
+  private execute(st: JobState, scheduledAt: number): Promise<void> {
+    if (st.running || st.stopped) return Promise.resolve(); // never overlap (cron or runNow)
+    st.running = true;
+    const p = this.runOnce(st, scheduledAt).finally(() => {
+      st.running = false;
+      this.inflight.delete(p);
+    });
+    this.inflight.add(p);
+    return p;
+  }
+
+  private async runOnce(st: JobState, scheduledAt: number): Promise<void> {
+    const { clock } = this.deps;
+    const { job } = st;
+    await this.sem.acquire();
+    let result: ProbeResult;
+    const startedAt = clock.now();
+    try {
+      if (st.stopped) return;
+      result = await this.probe(st, job);
+    } finally {
+      this.sem.release();
+    }
+    const finishedAt = clock.now();
+    let phase: CheckPhase = 'steady';
+    if (!st.stopped) phase = this.deps.onResult(job.key, result, { scheduledAt, startedAt, finishedAt });
+    if (job.schedule !== undefined || st.stopped) return;
+    const interval = phase === 'transition' ? job.fastIntervalMs : phase === 'down' ? job.downIntervalMs : job.intervalMs;
+    // fixed rate from the due time; if the probe overran, go again right away but never overlap
+    this.arm(st, Math.max(scheduledAt + interval, finishedAt));
+  }
+
+  /** one probe with its total deadline; a probe that ignores its signal is abandoned after a grace */
+  private async probe(st: JobState, job: ScheduledJob): Promise<ProbeResult> {
+    const { clock } = this.deps;
+    const controller = new AbortController();
+    st.controller = controller;
+    const t0 = clock.now();
+    const deadline = clock.setTimeout(() => {
+      controller.abort(new DOMException(`deadline of ${job.timeoutMs}ms passed`, 'TimeoutError'));
+    }, job.timeoutMs);
+    let grace: TimerHandle | undefined;
+    const abandoned = new Promise<ProbeResult>((resolve) => {
+      const give = (detail: string) => () => resolve({ ok: false, outcome: 'timeout', durationMs: clock.now() - t0, detail });
+      grace = clock.setTimeout(give(`probe did not settle ${SETTLE_GRACE_MS}ms after its ${job.timeoutMs}ms deadline`), job.timeoutMs + SETTLE_GRACE_MS);
+      st.abandon = give('check stopped');
+    });
+    try {
+      return await Promise.race([
+        job.run({ signal: controller.signal, timeoutMs: job.timeoutMs }),
+        abandoned,
+      ]);
+    } catch (e) {
+      // a probe must not reject; if one does, it is a bug, recorded as an error result
+      return { ok: false, outcome: 'error', durationMs: clock.now() - t0, detail: `probe crashed: ${errorMessage(e)}` };
+    } finally {
+      deadline.cancel();
+      grace?.cancel();
+      st.controller = undefined;
+      st.abandon = undefined;
+    }
+  }
+}

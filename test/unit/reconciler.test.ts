@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/core/log.js';
+import { MemoryIpvsDriver } from '../../src/ipvs/memory-driver.js';
+import { Reconciler, type ReconcileReport } from '../../src/ipvs/reconciler.js';
+import {
+  endpointKey, serviceKey, type ApplyResult, type IpvsDriver, type IpvsOp, type IpvsTable, type VirtualService,
+  type WantedDestination, type WantedTable,
+} from '../../src/ipvs/types.js';
+import { FakeClock } from '../support/fake-clock.js';
+
+const web: VirtualService = { protocol: 'tcp', endpoint: { host: '192.0.2.10', port: 80 }, scheduler: 'wlc' };
+const d = (host: string, weight: number): WantedDestination => ({
+  endpoint: { host, port: 80 }, forward: 'masq', weight, upperThreshold: 0, lowerThreshold: 0,
+});
+function wantedOf(dests: WantedDestination[]): WantedTable {
+  return { services: new Map([[serviceKey(web), { service: web, destinations: new Map(dests.map((x) => [endpointKey(x.endpoint), x])) }]]) };
+}
+
+/** the memory driver, with the first `failing` apply calls refusing every op (as a broken ipvsadm would) */
+class FlakyDriver implements IpvsDriver {
+  readonly name = 'flaky';
+  applies = 0;
+  reads = 0;
+  readonly inner: MemoryIpvsDriver;
+  failing: number;
+  constructor(inner: MemoryIpvsDriver, failing: number) {
+    this.inner = inner;
+    this.failing = failing;
+  }
+  read(): Promise<IpvsTable> { this.reads++; return this.inner.read(); }
+  async apply(ops: readonly IpvsOp[]): Promise<ApplyResult> {
+    this.applies++;
+    if (this.failing > 0) {
+      this.failing--;
+      return { failures: ops.map((op) => ({ op, message: 'Memory allocation problem' })) };
+    }
+    return this.inner.apply(ops);
+  }
+  close(): Promise<void> { return Promise.resolve(); }
+}
+
+function setup(failing = 0, resyncIntervalMs = 30_000) {
+  const clock = new FakeClock(0);
+  const mem = new MemoryIpvsDriver();
+  const driver = new FlakyDriver(mem, failing);
+  let wanted = wantedOf([d('198.51.100.2', 3)]);
+  const reports: ReconcileReport[] = [];
+  const r = new Reconciler({
+    driver, clock, log: silentLogger(), resyncIntervalMs, wanted: () => wanted, onReport: (x) => reports.push(x),
+  });
+  return { clock, mem, driver, r, reports, setWanted: (w: WantedTable) => { wanted = w; } };
+}
+
+const weights = async (mem: MemoryIpvsDriver) =>
+  [...((await mem.read()).services.get(serviceKey(web))?.destinations.values() ?? [])].map((x) => `${endpointKey(x.endpoint)}=${x.weight}`);
+
+describe('reconciler', () => {
+  it('converges on start and verifies by re-reading', async () => {
+    const { mem, driver, r, reports } = setup();
+    await r.start();
+    expect(await weights(mem)).toEqual(['198.51.100.2:80=3']);
+    expect(reports.at(-1)).toMatchObject({ converged: true });
+    expect(reports.at(-1)!.applied.map((o) => o.op)).toEqual(['add-service', 'add-dest']);
+    expect(driver.reads).toBe(2);
+    await r.close();
+  });
+
+  it('coalesces many requests in one tick into one pass', async () => {
+    const { clock, r, reports, setWanted } = setup();
+    await r.start();
+    setWanted(wantedOf([d('198.51.100.2', 0)]));
+    for (let i = 0; i < 50; i++) r.request();
+    await clock.advance(1);
+    expect(reports).toHaveLength(2);
+    await r.close();
+  });
+
+  it('retries with backoff while the driver fails, then converges', async () => {
+    const { clock, mem, driver, r, reports } = setup(5);
+    await r.start(); // 3 attempts, all refused
+    expect(reports.at(-1)).toMatchObject({ converged: false });
+    expect(reports.at(-1)!.failures.length).toBeGreaterThan(0);
+    expect(await weights(mem)).toEqual([]);
+    await clock.advance(499);
+    expect(reports).toHaveLength(1);
+    await clock.advance(1); // first retry after 500 ms: 2 more refusals, then success
+    expect(reports.at(-1)).toMatchObject({ converged: true });
+    expect(driver.applies).toBe(6);
+    expect(await weights(mem)).toEqual(['198.51.100.2:80=3']);
+    await r.close();
+  });
+
+  it('repairs drift at the resync interval', async () => {
+    const { clock, mem, r } = setup(0, 10_000);
+    await r.start();
+    await mem.apply([{ op: 'edit-dest', service: web, dest: d('198.51.100.2', 42) }, { op: 'add-dest', service: web, dest: d('198.51.100.77', 1) }]);
+    expect(await weights(mem)).toEqual(['198.51.100.2:80=42', '198.51.100.77:80=1']);
+    await clock.advance(10_001);
+    expect(await weights(mem)).toEqual(['198.51.100.2:80=3']);
+    await r.close();
+  });
+
+  it('runNow during a pass runs once more after it with the newest wanted table', async () => {
+    const { r, mem, setWanted } = setup();
+    const first = r.start();
+    setWanted(wantedOf([d('198.51.100.2', 7)]));
+    const second = r.runNow();
+    await Promise.all([first, second]);
+    expect(await weights(mem)).toEqual(['198.51.100.2:80=7']);
+    await r.close();
+  });
+});
