@@ -13,7 +13,7 @@ import { formatDuration } from './duration.js';
 import {
   CHECK_TYPE_KEYS, CHECK_TYPES, COMMON_CHECK_KEYS, UNSUPPORTED_KEYS, defaultsSchema, issueMessage, parseEndpoint,
   realserverSchema, serviceHeadSchema, show, topSchema,
-  type ParsedEndpoint, type RawCheck, type RawDefaults, type RawRealserver, type RawServiceHead, type RawTop,
+  type ParsedEndpoint, type RawCheck, type RawDefaults, type RawServiceHead, type RawTop,
 } from './schema.js';
 import type {
   ApiConfig, Config, Endpoint, RealserverConfig, ResolvedCheck, ServiceConfig, ServiceProtocol,
@@ -193,20 +193,41 @@ function unknownKey(key: string, known: readonly string[]): string {
   return best && best.d <= Math.max(1, Math.floor(key.length / 3)) ? `unknown key (did you mean "${best.k}"?)` : 'unknown key';
 }
 
-/** safeParse one part of the file, reporting its issues at their YAML location. */
-function parsePart<S extends z.ZodType>(schema: S, value: unknown, path: Path, problems: Problems): z.output<S> | undefined {
+/**
+ * A parsed part of the file. `broken` names its keys that had problems; they are left out of
+ * `data`, which is why even required keys may be missing from it.
+ */
+interface Part<T> {
+  readonly data: Partial<T>;
+  readonly broken: ReadonlySet<string>;
+}
+
+/**
+ * safeParse one part of the file, reporting its issues at their YAML location (unless
+ * `problems` is undefined). When only some keys are wrong, the part is parsed again without
+ * them (and with every key optional), so the rules across fields still run on the rest and
+ * every problem shows at once.
+ */
+function parsePart<S extends z.ZodObject>(
+  schema: S, value: unknown, path: Path, problems: Problems | undefined, alsoKnown: readonly string[] = [],
+): Part<z.output<S>> | undefined {
   const r = schema.safeParse(value, { error: issueMessage });
-  if (r.success) return r.data;
+  if (r.success) return { data: r.data, broken: new Set() };
+  const broken = new Set<string>();
   for (const issue of r.error.issues) {
     const sub = issue.path.filter((s): s is Seg => typeof s === 'string' || typeof s === 'number');
     if (issue.code === 'unrecognized_keys') {
-      const known = keysAt(schema, sub);
-      for (const k of issue.keys) problems.at([...path, ...sub, k], unknownKey(k, known), true);
+      const known = [...keysAt(schema, sub), ...(sub.length === 0 ? alsoKnown : [])];
+      for (const k of issue.keys) problems?.at([...path, ...sub, k], unknownKey(k, known), true);
+      for (const k of sub.length === 0 ? issue.keys : [String(sub[0])]) broken.add(k);
     } else {
-      problems.at([...path, ...sub], issue.message);
+      problems?.at([...path, ...sub], issue.message);
+      if (sub[0] !== undefined) broken.add(String(sub[0]));
     }
   }
-  return undefined;
+  if (!isRecord(value)) return undefined;
+  const retry = schema.partial().safeParse(without(value, [...broken]));
+  return retry.success ? { data: retry.data as Partial<z.output<S>>, broken } : undefined;
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -271,35 +292,38 @@ function specFor(type: CheckType, v: RawCheck): CheckSpec {
  * Merges the layers (later wins), applies `defaults` and the built-in values, and reports the
  * rules that need the merged view. `port` is the realserver's port (0 when it has none).
  */
-function resolveCheck(type: CheckType, layers: readonly Layer[], defaults: RawDefaults, port: number, problems: Problems): ResolvedCheck {
+function resolveCheck(type: CheckType, layers: readonly Layer[], defaults: Part<RawDefaults>, port: number, problems: Problems): ResolvedCheck {
   const v: RawCheck = Object.assign({}, ...layers.map((l) => l.check)) as RawCheck;
+  const d = defaults.data;
   /** where a timing value came from: the most specific layer that set it, else defaults */
   const origin = (key: 'interval' | 'timeout'): { path: Path; rank: number } => {
     const layer = [...layers].reverse().find((l) => l.check[key] !== undefined);
     if (layer) return { path: [...layer.path, key], rank: layer.rank };
-    return { path: ['defaults', key], rank: defaults[key] !== undefined ? 0 : -1 };
+    return { path: ['defaults', key], rank: d[key] !== undefined ? 0 : -1 };
   };
-  const intervalMs = v.interval ?? defaults.interval ?? DEFAULTS.intervalMs;
-  const timeoutMs = v.timeout ?? defaults.timeout ?? DEFAULTS.timeoutMs;
+  const intervalMs = v.interval ?? d.interval ?? DEFAULTS.intervalMs;
+  const timeoutMs = v.timeout ?? d.timeout ?? DEFAULTS.timeoutMs;
+  // A broken default is already reported; comparing against the built-in instead would mislead.
+  const timingKnown = (['interval', 'timeout'] as const).every((k) => v[k] !== undefined || !defaults.broken.has(k));
   // The rule only binds interval scheduling; a cron schedule has no interval to exceed.
-  if (v.schedule === undefined && timeoutMs > intervalMs) {
+  if (timingKnown && v.schedule === undefined && timeoutMs > intervalMs) {
     const t = origin('timeout');
     const i = origin('interval');
     problems.at(t.rank >= i.rank ? t.path : i.path,
       `timeout (${formatDuration(timeoutMs)}) must not exceed interval (${formatDuration(intervalMs)})`);
   }
   if (type === 'exec' && v.command === undefined) {
-    const typed = [...layers].reverse().find((l) => l.check.type !== undefined) ?? layers[layers.length - 1];
-    if (typed) problems.at(typed.path, 'check type exec needs "command"');
+    const typed = [...layers].reverse().find((l) => l.check.type !== undefined);
+    if (typed) problems.at([...typed.path, 'type'], 'check type exec needs "command"');
   }
   return {
     ...specFor(type, v),
     intervalMs,
     timeoutMs,
-    rise: v.rise ?? defaults.rise ?? DEFAULTS.rise,
-    fall: v.fall ?? defaults.fall ?? DEFAULTS.fall,
-    fastIntervalMs: v.fast_interval ?? defaults.fast_interval ?? intervalMs,
-    downIntervalMs: v.down_interval ?? defaults.down_interval ?? intervalMs,
+    rise: v.rise ?? d.rise ?? DEFAULTS.rise,
+    fall: v.fall ?? d.fall ?? DEFAULTS.fall,
+    fastIntervalMs: v.fast_interval ?? d.fast_interval ?? intervalMs,
+    downIntervalMs: v.down_interval ?? d.down_interval ?? intervalMs,
     ...(v.schedule !== undefined ? { schedule: v.schedule.trim() } : {}),
     port: v.port ?? port,
   };
@@ -311,114 +335,129 @@ function resolveCheck(type: CheckType, layers: readonly Layer[], defaults: RawDe
 const endpointOf = (e: ParsedEndpoint, port: number): Endpoint => ({ host: e.host, port: e.port ?? port });
 const idOf = (e: Endpoint): string => (e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`);
 
-interface ServiceContext {
-  readonly head: RawServiceHead;
-  readonly path: Path;
-  readonly protocol: ServiceProtocol;
-  /** the service port; 0 for fwmark services */
-  readonly port: number;
-  readonly checkType: CheckType;
-  readonly checkLayers: readonly Layer[];
-  readonly defaults: RawDefaults;
+/** The service's check as realservers inherit it. */
+interface ServiceCheck {
+  readonly type: CheckType;
+  readonly layers: readonly Layer[];
+  readonly defaults: Part<RawDefaults>;
 }
 
-function serviceRules(head: RawServiceHead, path: Path, problems: Problems): void {
-  const protocol = head.protocol ?? 'tcp';
-  if (protocol === 'fwmark') {
-    if (head.address !== undefined) problems.at([...path, 'address'], 'not allowed with protocol fwmark (the mark selects the traffic)', true);
-    if (head.fwmark === undefined) problems.at([...path, 'fwmark'], 'missing required key (protocol is fwmark)');
-  } else {
-    if (head.address === undefined) problems.at([...path, 'address'], `missing required key (protocol is ${protocol})`);
-    if (head.fwmark !== undefined) problems.at([...path, 'fwmark'], 'only allowed with protocol fwmark', true);
-  }
-  if (head.persistence_netmask !== undefined) {
-    if (head.persistence === undefined) problems.at([...path, 'persistence_netmask'], 'needs persistence', true);
-    else if (head.address?.family === 6) problems.at([...path, 'persistence_netmask'], 'only applies to IPv4 services', true);
-  }
-}
-
-function resolveRealserver(svc: ServiceContext, rs: RawRealserver, path: Path, problems: Problems): RealserverConfig {
-  const endpoint = endpointOf(rs.address, svc.port);
-  let type = svc.checkType;
-  let layers = svc.checkLayers;
-  if (rs.check !== undefined) {
-    const own: Layer = { check: rs.check, path: [...path, 'check'], rank: 2 };
-    // A different type starts over from defaults: the service's http keys mean nothing to icmp.
-    if (rs.check.type !== undefined && rs.check.type !== svc.checkType) {
-      type = rs.check.type;
-      layers = [own];
+function serviceRules(head: Part<RawServiceHead>, path: Path, problems: Problems): void {
+  const h = head.data;
+  const known = (...keys: string[]): boolean => keys.every((k) => !head.broken.has(k));
+  const protocol = h.protocol ?? 'tcp';
+  if (known('protocol', 'address', 'fwmark')) {
+    if (protocol === 'fwmark') {
+      if (h.address !== undefined) problems.at([...path, 'address'], 'not allowed with protocol fwmark (the mark selects the traffic)', true);
+      if (h.fwmark === undefined) problems.at([...path, 'fwmark'], 'missing required key (protocol is fwmark)');
     } else {
-      layers = [...svc.checkLayers, own];
+      if (h.address === undefined) problems.at([...path, 'address'], `missing required key (protocol is ${protocol})`);
+      if (h.fwmark !== undefined) problems.at([...path, 'fwmark'], 'only allowed with protocol fwmark', true);
     }
-    checkKeysFit(own, type, problems);
   }
-  const check = resolveCheck(type, layers, svc.defaults, endpoint.port, problems);
-  if (check.port === 0 && NEEDS_PORT.has(type)) {
+  if (h.persistence_netmask !== undefined && known('persistence', 'address')) {
+    if (h.persistence === undefined) problems.at([...path, 'persistence_netmask'], 'needs persistence', true);
+    else if (h.address?.family === 6) problems.at([...path, 'persistence_netmask'], 'only applies to IPv4 services', true);
+  }
+}
+
+/**
+ * A realserver's check: merged over the service's, or fresh when it names another type.
+ * `port` is undefined when the address was invalid (already reported).
+ */
+function realserverCheck(svc: ServiceCheck, own: RawCheck | undefined, path: Path, port: number | undefined, problems: Problems): ResolvedCheck {
+  let type = svc.type;
+  let layers = svc.layers;
+  if (own !== undefined) {
+    const layer: Layer = { check: own, path: [...path, 'check'], rank: 2 };
+    // A different type starts over from defaults: the service's http keys mean nothing to icmp.
+    if (own.type !== undefined && own.type !== svc.type) {
+      type = own.type;
+      layers = [layer];
+    } else {
+      layers = [...svc.layers, layer];
+    }
+    checkKeysFit(layer, type, problems);
+  }
+  const check = resolveCheck(type, layers, svc.defaults, port ?? 0, problems);
+  if (port !== undefined && check.port === 0 && NEEDS_PORT.has(type)) {
     problems.at([...path, 'address'], `check type ${type} needs a port: give the realserver one ("ip:port") or set check.port`);
   }
-  if (rs.upper_threshold !== undefined && rs.lower_threshold !== undefined && rs.lower_threshold > rs.upper_threshold) {
-    problems.at([...path, 'lower_threshold'], `lower_threshold (${rs.lower_threshold}) must not exceed upper_threshold (${rs.upper_threshold})`);
-  }
-  return {
-    endpoint,
-    id: idOf(endpoint),
-    weight: rs.weight ?? DEFAULTS.weight,
-    forward: rs.forward ?? svc.head.forward ?? DEFAULTS.forward,
-    ...(rs.upper_threshold !== undefined ? { upperThreshold: rs.upper_threshold } : {}),
-    ...(rs.lower_threshold !== undefined ? { lowerThreshold: rs.lower_threshold } : {}),
-    onDown: rs.on_down ?? svc.head.on_down ?? svc.defaults.on_down ?? DEFAULTS.onDown,
-    initialState: rs.initial_state ?? svc.head.initial_state ?? svc.defaults.initial_state ?? DEFAULTS.initialState,
-    check,
-  };
+  return check;
 }
 
 /** Validates one service entry; returns its resolved form when it had no problem of its own. */
-function resolveService(raw: unknown, path: Path, defaults: RawDefaults | undefined, problems: Problems): ServiceConfig | undefined {
+function resolveService(raw: unknown, path: Path, defaults: Part<RawDefaults> | undefined, problems: Problems): ServiceConfig | undefined {
   if (!isRecord(raw)) {
     problems.at(path, `expected a mapping, got ${show(raw)}`);
     return undefined;
   }
   const before = problems.count;
-  const head = parsePart(serviceHeadSchema, without(raw, ['realservers']), path, problems);
+  const head = parsePart(serviceHeadSchema, without(raw, ['realservers']), path, problems, ['realservers']);
   const rawList = raw.realservers ?? [];
   if (!Array.isArray(rawList)) problems.at([...path, 'realservers'], `expected a list, got ${show(rawList)}`);
   const list: unknown[] = Array.isArray(rawList) ? rawList : [];
-  const parsed = list.map((rs, j) => parsePart(realserverSchema, rs, [...path, 'realservers', j], problems));
+  const parts = list.map((rs, j) => parsePart(realserverSchema, rs, [...path, 'realservers', j], problems));
   if (!head || !defaults) return undefined;
 
+  const h = head.data;
+  const known = (...keys: string[]): boolean => keys.every((k) => !head.broken.has(k));
   serviceRules(head, path, problems);
-  const protocol = head.protocol ?? 'tcp';
-  const port = protocol === 'fwmark' ? 0 : head.address?.port ?? 0;
-  const serviceCheck: Layer | undefined = head.check && { check: head.check, path: [...path, 'check'], rank: 1 };
-  const checkType = head.check?.type ?? defaultCheckType(protocol);
-  const svc: ServiceContext = { head, path, protocol, port, checkType, checkLayers: serviceCheck ? [serviceCheck] : [], defaults };
-  if (serviceCheck) checkKeysFit(serviceCheck, checkType, problems);
-  // Resolve the service's own check once so its problems show even with no realservers.
-  resolveCheck(checkType, svc.checkLayers, defaults, port, problems);
+  const protocol = h.protocol ?? 'tcp';
+  // Without a valid address the realservers' ports (and so their ids) are unknown.
+  const port = !known('protocol', 'address') ? undefined : protocol === 'fwmark' ? 0 : h.address?.port ?? 0;
+  let svcCheck: ServiceCheck | undefined;
+  if (known('protocol', 'check')) {
+    const layer: Layer | undefined = h.check && { check: h.check, path: [...path, 'check'], rank: 1 };
+    svcCheck = { type: h.check?.type ?? defaultCheckType(protocol), layers: layer ? [layer] : [], defaults };
+    if (layer) checkKeysFit(layer, svcCheck.type, problems);
+    // Resolved once on its own so its problems show even with no realservers.
+    resolveCheck(svcCheck.type, svcCheck.layers, defaults, port ?? 0, problems);
+  }
 
   const seen = new Map<string, number>();
   const realservers: RealserverConfig[] = [];
-  parsed.forEach((rs, j) => {
-    if (!rs) return;
+  parts.forEach((part, j) => {
+    if (!part) return;
+    const rs = part.data;
     const rsPath = [...path, 'realservers', j];
-    const r = resolveRealserver(svc, rs, rsPath, problems);
-    const prev = seen.get(r.id);
-    if (prev !== undefined) problems.at([...rsPath, 'address'], `duplicate realserver ${r.id} (also realservers[${prev}])`);
-    else seen.set(r.id, j);
-    realservers.push(r);
+    if (rs.upper_threshold !== undefined && rs.lower_threshold !== undefined && rs.lower_threshold > rs.upper_threshold) {
+      problems.at([...rsPath, 'lower_threshold'], `lower_threshold (${rs.lower_threshold}) must not exceed upper_threshold (${rs.upper_threshold})`);
+    }
+    const endpoint = port !== undefined && rs.address !== undefined ? endpointOf(rs.address, port) : undefined;
+    const id = endpoint && idOf(endpoint);
+    if (id !== undefined) {
+      const prev = seen.get(id);
+      if (prev !== undefined) problems.at([...rsPath, 'address'], `duplicate realserver ${id} (also realservers[${prev}])`);
+      else seen.set(id, j);
+    }
+    if (!svcCheck || part.broken.has('check')) return;
+    const check = realserverCheck(svcCheck, rs.check, rsPath, endpoint?.port, problems);
+    if (!endpoint || id === undefined) return;
+    realservers.push({
+      endpoint,
+      id,
+      weight: rs.weight ?? DEFAULTS.weight,
+      forward: rs.forward ?? h.forward ?? DEFAULTS.forward,
+      ...(rs.upper_threshold !== undefined ? { upperThreshold: rs.upper_threshold } : {}),
+      ...(rs.lower_threshold !== undefined ? { lowerThreshold: rs.lower_threshold } : {}),
+      onDown: rs.on_down ?? h.on_down ?? defaults.data.on_down ?? DEFAULTS.onDown,
+      initialState: rs.initial_state ?? h.initial_state ?? defaults.data.initial_state ?? DEFAULTS.initialState,
+      check,
+    });
   });
-  if (problems.count !== before) return undefined;
+  if (problems.count !== before || port === undefined || h.name === undefined) return undefined;
   return {
-    name: head.name,
+    name: h.name,
     protocol,
-    ...(head.address !== undefined && protocol !== 'fwmark' ? { endpoint: endpointOf(head.address, 0) } : {}),
-    ...(head.fwmark !== undefined && protocol === 'fwmark' ? { fwmark: head.fwmark } : {}),
-    scheduler: head.scheduler ?? DEFAULTS.scheduler,
-    ...(head.persistence !== undefined ? { persistenceMs: head.persistence } : {}),
-    ...(head.persistence_netmask !== undefined ? { persistenceNetmask: head.persistence_netmask } : {}),
-    forward: head.forward ?? DEFAULTS.forward,
-    ...(head.sorry_server !== undefined ? { sorryServer: endpointOf(head.sorry_server, port) } : {}),
-    slowStartMs: head.slow_start ?? 0,
+    ...(h.address !== undefined && protocol !== 'fwmark' ? { endpoint: endpointOf(h.address, 0) } : {}),
+    ...(h.fwmark !== undefined && protocol === 'fwmark' ? { fwmark: h.fwmark } : {}),
+    scheduler: h.scheduler ?? DEFAULTS.scheduler,
+    ...(h.persistence !== undefined ? { persistenceMs: h.persistence } : {}),
+    ...(h.persistence_netmask !== undefined ? { persistenceNetmask: h.persistence_netmask } : {}),
+    forward: h.forward ?? DEFAULTS.forward,
+    ...(h.sorry_server !== undefined ? { sorryServer: endpointOf(h.sorry_server, port) } : {}),
+    slowStartMs: h.slow_start ?? 0,
     realservers,
   };
 }
@@ -473,7 +512,14 @@ export function parseConfig(text: string, file: string): Config {
   const problems = new Problems(file, lines, doc);
   if (!yamlUsable(doc, problems, lines)) throw new ConfigError(problems.sorted());
 
-  const raw: unknown = doc.toJS();
+  let raw: unknown;
+  try {
+    raw = doc.toJS();
+  } catch (e) {
+    // yaml refuses alias bombs ("Excessive alias count") here rather than while parsing.
+    problems.addAt(1, 1, `YAML: ${errorMessage(e)}`);
+    throw new ConfigError(problems.sorted());
+  }
   if (!isRecord(raw)) {
     problems.at([], `the config must be a mapping, got ${show(raw)}`);
     throw new ConfigError(problems.sorted());
@@ -481,9 +527,9 @@ export function parseConfig(text: string, file: string): Config {
   for (const key of UNSUPPORTED_KEYS) {
     if (key in raw) problems.at([key], 'not supported by this version of lvsd yet', true);
   }
-  const top = parsePart(topSchema, without(raw, ['services', ...UNSUPPORTED_KEYS]), [], problems);
-  // Services are resolved against valid defaults only; otherwise every check would echo the same error.
-  const defaults = defaultsSchema.safeParse(raw.defaults ?? {}).data;
+  const top = parsePart(topSchema, without(raw, ['services', ...UNSUPPORTED_KEYS]), [], problems, ['services', ...UNSUPPORTED_KEYS]);
+  // Parsed again quietly (topSchema reported its problems) to hand the services what is valid.
+  const defaults = parsePart(defaultsSchema, raw.defaults ?? {}, ['defaults'], undefined);
 
   const services: ServiceConfig[] = [];
   if (raw.services === undefined) problems.at(['services'], 'missing required key');
@@ -496,17 +542,17 @@ export function parseConfig(text: string, file: string): Config {
     crossServiceRules(raw.services, problems);
   }
   if (problems.count > 0 || !top) throw new ConfigError(problems.sorted());
-
+  const t = top.data;
   return {
     file,
-    node: { name: top.node?.name ?? hostname() },
-    api: apiConfig(top.api ?? {}),
+    node: { name: t.node?.name ?? hostname() },
+    api: apiConfig(t.api ?? {}),
     ipvs: {
-      driver: top.ipvs?.driver ?? DEFAULTS.ipvsDriver,
-      resyncIntervalMs: top.ipvs?.resync_interval ?? DEFAULTS.resyncIntervalMs,
+      driver: t.ipvs?.driver ?? DEFAULTS.ipvsDriver,
+      resyncIntervalMs: t.ipvs?.resync_interval ?? DEFAULTS.resyncIntervalMs,
     },
-    stateDir: top.state_dir ?? DEFAULTS.stateDir,
-    maxConcurrentProbes: top.max_concurrent_probes ?? DEFAULTS.maxConcurrentProbes,
+    stateDir: t.state_dir ?? DEFAULTS.stateDir,
+    maxConcurrentProbes: t.max_concurrent_probes ?? DEFAULTS.maxConcurrentProbes,
     services,
   };
 }

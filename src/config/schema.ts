@@ -45,22 +45,22 @@ export interface ParsedEndpoint {
   readonly family: 4 | 6;
 }
 
-function parsePort(text: string): number | undefined {
+function parsePort(text: string, allowZero: boolean): number | undefined {
   if (!/^\d{1,5}$/.test(text)) return undefined;
   const n = Number(text);
-  return n >= 1 && n <= 65535 ? n : undefined;
+  return n >= (allowZero ? 0 : 1) && n <= 65535 ? n : undefined;
 }
 
 function badHost(host: string): string {
   // A name is refused outright: probes and ipvsadm want literals, and DNS must not decide the pool.
-  const looksLikeName = /[g-z]/i.test(host) && !host.includes(':');
+  const looksLikeName = /[a-z]/i.test(host) && !host.includes(':');
   return looksLikeName
     ? `invalid IP address ${quote(host)} (host names are not allowed)`
     : `invalid IP address ${quote(host)}`;
 }
 
 /** "ip", "ip:port", "v6", "[v6]" or "[v6]:port"; IP literals only (no zone ids, no names). */
-export function parseEndpoint(text: string, needPort: boolean): ParsedEndpoint | { readonly error: string } {
+export function parseEndpoint(text: string, needPort: boolean, allowPortZero = false): ParsedEndpoint | { readonly error: string } {
   let host: string;
   let portText: string | undefined;
   const bracket = /^\[([^\]]*)\](?::(.*))?$/.exec(text);
@@ -80,22 +80,22 @@ export function parseEndpoint(text: string, needPort: boolean): ParsedEndpoint |
   }
   const family = isIPv4(host) ? 4 : 6;
   // WHATWG URL parsing gives RFC 5952 form, so "2001:DB8:0::1" and "2001:db8::1" are one realserver.
-  if (family === 6 && !host.includes('.')) host = new URL(`http://[${host}]/`).hostname.slice(1, -1);
+  if (family === 6) host = host.includes('.') ? host.toLowerCase() : new URL(`http://[${host}]/`).hostname.slice(1, -1);
   if (portText === undefined) {
     if (needPort) return { error: `missing port in ${quote(text)} (expected "ip:port"; IPv6 as "[ip]:port")` };
     return { host, family };
   }
-  const port = parsePort(portText);
-  if (port === undefined) return { error: `invalid port ${quote(portText)} (expected 1..65535)` };
+  const port = parsePort(portText, allowPortZero);
+  if (port === undefined) return { error: `invalid port ${quote(portText)} (expected ${allowPortZero ? 0 : 1}..65535)` };
   return { host, port, family };
 }
 
-function endpoint(needPort: boolean, description: string) {
+function endpoint(needPort: boolean, description: string, allowPortZero = false) {
   const expected = needPort ? 'expected "ip:port"' : 'expected "ip:port" or "ip"';
   return z
     .string({ error: (iss) => (iss.code === 'invalid_type' && iss.input !== undefined ? `${expected}, got ${show(iss.input)}` : undefined) })
     .transform((text, ctx): ParsedEndpoint => {
-      const r = parseEndpoint(text, needPort);
+      const r = parseEndpoint(text, needPort, allowPortZero);
       if ('error' in r) {
         ctx.addIssue({ code: 'custom', message: r.error, input: text });
         return z.NEVER;
@@ -290,8 +290,9 @@ export const topSchema = z.strictObject({
     .optional(),
   api: z
     .strictObject({
-      listen: orFalse(endpoint(true, 'host:port'), 'expected "ip:port" or false')
-        .describe('HTTP API "ip:port", or false to disable; default 127.0.0.1:9410')
+      // port 0 = any free port (the bound port is logged): handy for tests and a second demo
+      listen: orFalse(endpoint(true, 'host:port', true), 'expected "ip:port" or false')
+        .describe('HTTP API "ip:port" (port 0: any free port), or false to disable; default 127.0.0.1:9410')
         .optional(),
       socket: orFalse(z.string().min(1), 'expected a path or false')
         .describe('Unix socket path, or false to disable; default /run/lvsd/lvsd.sock')
@@ -342,9 +343,13 @@ const EXPECTED: Readonly<Record<string, string>> = {
 /** The per-parse error map; schema-level messages above take precedence over it. */
 export const issueMessage: z.core.$ZodErrorMap = (iss) => {
   switch (iss.code) {
-    case 'invalid_type':
+    case 'invalid_type': {
       if (iss.input === undefined) return 'missing required key';
-      return `expected ${EXPECTED[iss.expected] ?? iss.expected}, got ${show(iss.input)}`;
+      // z.int() reports a string as "expected number"; say integer when the schema says so.
+      const def: object | undefined = iss.inst?._zod.def;
+      const expected = def !== undefined && 'format' in def && def.format === 'safeint' ? 'int' : iss.expected;
+      return `expected ${EXPECTED[expected] ?? expected}, got ${show(iss.input)}`;
+    }
     case 'too_small':
     case 'too_big': {
       const small = iss.code === 'too_small';

@@ -27,6 +27,8 @@ export interface DaemonDeps {
   readonly cron?: CronStarter;
   readonly version?: string;
   readonly defaultMetrics?: boolean;
+  /** sees every probe run with its timing (benchmarks, tracing) */
+  readonly observeRun?: (key: string, result: ProbeResult, info: RunInfo) => void;
 }
 
 /** What the daemon tells listeners (the demo's printer now; alerts later). */
@@ -166,6 +168,7 @@ export class Daemon {
     const subs = this.subscribers.get(key);
     if (!subs || this.stopped) return 'steady';
     const at = info.finishedAt;
+    this.deps.observeRun?.(key, result, info);
     this.metrics.scheduleLag.observe(Math.max(0, info.startedAt - info.scheduledAt) / 1000);
     let changed = false;
     let phase: CheckPhase = 'steady';

@@ -1,0 +1,71 @@
+/**
+ * The probe kit: the one place that knows every check type. It owns what probes share —
+ * the HTTP keep-alive agents, the fping batcher, the exec process groups — and hands out one
+ * probe instance per distinct spec.
+ */
+import { setMaxListeners } from 'node:events';
+import { createBannerProbe } from './banner.js';
+import { createExecProbe, ProcessGroups } from './exec.js';
+import { createHttpProbe, HttpAgents } from './http.js';
+import { createIcmpProbe, IcmpPinger } from './icmp.js';
+import { createTcpProbe } from './tcp.js';
+import type { CheckSpec, Probe, ProbeKit, ProbeKitOptions } from './types.js';
+
+export type * from './types.js';
+
+export function createProbeKit(options: ProbeKitOptions = {}): ProbeKit {
+  const stop = new AbortController();
+  // every in-flight check listens here; thousands at once are normal, not a leak
+  setMaxListeners(0, stop.signal);
+  const agents = new HttpAgents();
+  const groups = new ProcessGroups();
+  const pinger = new IcmpPinger(options);
+  const probes = new Map<string, Probe>();
+
+  const build = (spec: CheckSpec): Probe => {
+    switch (spec.type) {
+      case 'icmp':
+        return createIcmpProbe(spec.count, pinger, stop.signal);
+      case 'tcp':
+        return createTcpProbe(stop.signal);
+      case 'http':
+      case 'https':
+        return createHttpProbe(spec, agents, stop.signal);
+      case 'banner':
+        return createBannerProbe(spec, stop.signal);
+      case 'exec':
+        return createExecProbe(spec.command, groups, stop.signal);
+      default:
+        // unreachable for a validated config; a programming error, so it may throw
+        throw new Error(`unknown check type ${(spec as { type?: unknown }).type as string}`);
+    }
+  };
+
+  return {
+    probeFor(spec: CheckSpec): Probe {
+      const key = specKey(spec);
+      let probe = probes.get(key);
+      if (!probe) {
+        probe = build(spec);
+        probes.set(key, probe);
+      }
+      return probe;
+    },
+    async close(): Promise<void> {
+      if (!stop.signal.aborted) stop.abort(new Error('probe kit closed'));
+      pinger.close();
+      groups.killAll();
+      probes.clear();
+      await agents.close();
+    },
+  };
+}
+
+/** Equal specs (whatever their key order) get equal keys. */
+export function specKey(spec: CheckSpec): string {
+  return JSON.stringify(spec, (_k, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}

@@ -1,0 +1,122 @@
+/**
+ * The one place that turns probe work into a ProbeResult: deadline, kit shutdown, timing and
+ * "never rejects" are handled here once, so each probe only describes its protocol.
+ */
+import type { ProbeContext, ProbeOutcome, ProbeResult } from './types.js';
+
+export interface Verdict {
+  readonly outcome: ProbeOutcome;
+  readonly detail: string;
+}
+
+/** What a probe body gets: an abort signal (deadline or kit closed) and a slot for "what we wait for". */
+export interface Attempt {
+  readonly signal: AbortSignal;
+  /** e.g. "connecting", "waiting for headers"; shown in the timeout detail */
+  pending: string;
+}
+
+export const ok = (detail: string): Verdict => ({ outcome: 'ok', detail });
+export const fail = (detail: string): Verdict => ({ outcome: 'fail', detail });
+export const error = (detail: string): Verdict => ({ outcome: 'error', detail });
+
+/**
+ * Run one probe body under the context's deadline and the kit's stop signal.
+ * Settles as soon as either aborts, even if the body is slow to notice; the body must free its
+ * own sockets/children when `attempt.signal` aborts. Once this returns, the attempt's signal is
+ * aborted too, so nothing the body started can outlive the check.
+ */
+export async function runAttempt(
+  ctx: ProbeContext,
+  stop: AbortSignal,
+  body: (attempt: Attempt) => Promise<Verdict>,
+): Promise<ProbeResult> {
+  const t0 = performance.now();
+  const ac = new AbortController();
+  const unlink = [link(ctx.signal, ac), link(stop, ac)];
+  const attempt: Attempt = { signal: ac.signal, pending: 'before starting' };
+  let onAbort: (() => void) | undefined;
+  try {
+    const aborted = new Promise<Verdict>((resolve) => {
+      onAbort = () => resolve(abortVerdict(ac.signal.reason, attempt.pending, ctx.timeoutMs));
+      if (ac.signal.aborted) onAbort();
+      else ac.signal.addEventListener('abort', onAbort, { once: true });
+    });
+    const work = ac.signal.aborted
+      ? aborted
+      : body(attempt).catch((err: unknown) =>
+          ac.signal.aborted ? abortVerdict(ac.signal.reason, attempt.pending, ctx.timeoutMs) : error(describeError(err)),
+        );
+    const v = await Promise.race([aborted, work]);
+    return { ok: v.outcome === 'ok', outcome: v.outcome, detail: v.detail, durationMs: performance.now() - t0 };
+  } catch (err) {
+    // Only a bug in this function could get here; still never reject.
+    return { ok: false, outcome: 'error', detail: describeError(err), durationMs: performance.now() - t0 };
+  } finally {
+    for (const u of unlink) u();
+    if (onAbort) ac.signal.removeEventListener('abort', onAbort);
+    if (!ac.signal.aborted) ac.abort(new Error('probe settled'));
+  }
+}
+
+/** Forward an abort from `from` to `to`; returns the unlink function (no AbortSignal.any: no leaks on long-lived signals). */
+function link(from: AbortSignal, to: AbortController): () => void {
+  if (from.aborted) {
+    if (!to.signal.aborted) to.abort(from.reason);
+    return () => {};
+  }
+  const fwd = (): void => {
+    if (!to.signal.aborted) to.abort(from.reason);
+  };
+  from.addEventListener('abort', fwd, { once: true });
+  return () => from.removeEventListener('abort', fwd);
+}
+
+/** A TimeoutError-named reason (AbortSignal.timeout, or the daemon's own deadline) means "timeout". */
+export function isTimeoutReason(reason: unknown): boolean {
+  return typeof reason === 'object' && reason !== null && (reason as { name?: unknown }).name === 'TimeoutError';
+}
+
+export function abortVerdict(reason: unknown, pending: string, timeoutMs: number): Verdict {
+  if (isTimeoutReason(reason)) return { outcome: 'timeout', detail: `timeout after ${timeoutMs}ms ${pending}` };
+  const why = reason instanceof Error ? reason.message : String(reason);
+  return error(`aborted ${pending}: ${why}`);
+}
+
+/** "ECONNREFUSED", or the message when there is no code. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && code !== '') return code;
+    return err.message || err.name;
+  }
+  return String(err);
+}
+
+/** A short, printable, quoted prefix of what a peer sent: `"Password: \r\n"`. */
+export function quotePrefix(text: string, max = 40): string {
+  const cut = text.length > max ? text.slice(0, max) : text;
+  // JSON escapes quotes and control bytes; the rest of latin1 is escaped as \xNN
+  const body = JSON.stringify(cut)
+    .slice(1, -1)
+    .replace(/[\u007f-\uffff]/g, (c) => {
+      const n = c.charCodeAt(0);
+      return n > 0xff ? `\\u${n.toString(16).padStart(4, '0')}` : `\\x${n.toString(16)}`;
+    });
+  return `"${body}${text.length > max ? '…' : ''}"`;
+}
+
+/** First non-empty line, trimmed and shortened, for details. */
+export function firstLine(text: string, max = 200): string {
+  const line = text.split(/\r?\n/).find((l) => l.trim() !== '')?.trim() ?? '';
+  return line.length > max ? `${line.slice(0, max)}…` : line;
+}
+
+/** Compile a config regex once per probe; a bad one becomes an `error` verdict for every check, never a throw. */
+export function compileRegex(source: string): RegExp | Verdict {
+  try {
+    return new RegExp(source);
+  } catch (err) {
+    return error(`invalid regex /${source}/: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}

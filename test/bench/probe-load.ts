@@ -1,0 +1,86 @@
+/**
+ * One benchmark run, in its own process so CPU and RSS are the daemon's alone: N HTTP
+ * realservers on 127.1.x.y:PORT at a given interval, the real Daemon with real probes and the
+ * memory driver. After a warm-up of two intervals it records every probe run for the window
+ * and prints one JSON line: achieved vs scheduled checks/s, scheduling lag, CPU, peak RSS.
+ */
+import { createProbeKit } from '../../checks/index.js';
+import { parseConfig } from '../../src/config/load.js';
+import { systemClock } from '../../src/core/clock.js';
+import { silentLogger } from '../../src/core/log.js';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { MemoryIpvsDriver } from '../../src/ipvs/memory-driver.js';
+
+const [nArg, intervalArg, windowArg, portArg, typeArg] = process.argv.slice(2);
+const n = Number(nArg);
+const intervalMs = Number(intervalArg);
+const windowMs = Number(windowArg);
+const port = Number(portArg);
+const checkType = typeArg ?? 'http';
+
+function benchAddress(i: number): string {
+  return `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+}
+
+const lines = [
+  'api: { listen: false, socket: false }',
+  'ipvs: { driver: memory, resync_interval: 30s }',
+  'max_concurrent_probes: 1024',
+  `defaults: { interval: ${intervalMs}ms, timeout: 1s, rise: 2, fall: 3 }`,
+  'services:',
+  '  - name: bench',
+  '    address: 192.0.2.10:80',
+  `    check: { type: ${checkType}${checkType === 'http' ? ', path: /healthz' : ''} }`,
+  '    realservers:',
+];
+for (let i = 0; i < n; i++) lines.push(`      - address: "${benchAddress(i)}:${port}"`);
+const config = parseConfig(lines.join('\n'), '<bench>');
+
+const lags: number[] = [];
+let runs = 0;
+let ok = 0;
+let recording = false;
+const kit = createProbeKit();
+const daemon = new Daemon({
+  config, clock: systemClock, random: Math.random, log: silentLogger(), probes: kit,
+  driver: new MemoryIpvsDriver(), defaultMetrics: false,
+  observeRun: (_key, result, info) => {
+    if (!recording) return;
+    runs++;
+    if (result.ok) ok++;
+    lags.push(info.startedAt - info.scheduledAt);
+  },
+});
+
+await daemon.start();
+await sleep(2 * intervalMs);
+const cpu0 = process.cpuUsage();
+const t0 = performance.now();
+recording = true;
+await sleep(windowMs);
+recording = false;
+const elapsed = (performance.now() - t0) / 1000;
+const cpu = process.cpuUsage(cpu0);
+await daemon.close();
+await kit.close();
+
+lags.sort((a, b) => a - b);
+const pct = (p: number): number => lags.length ? lags[Math.min(lags.length - 1, Math.floor(p * lags.length))]! : NaN;
+const onTime = lags.filter((l) => l <= 100).length;
+process.stdout.write(`${JSON.stringify({
+  n, checkType, intervalMs,
+  scheduledPerSec: n / (intervalMs / 1000),
+  achievedPerSec: runs / elapsed,
+  okPct: runs ? (100 * ok) / runs : 0,
+  lagP50Ms: pct(0.5), lagP99Ms: pct(0.99), lagMaxMs: lags.at(-1) ?? NaN,
+  onTimePct: runs ? (100 * onTime) / runs : 0,
+  cpuSec: (cpu.user + cpu.system) / 1e6,
+  cpuCores: (cpu.user + cpu.system) / 1e6 / elapsed,
+  peakRssMB: process.resourceUsage().maxRSS / 1024,
+  windowSec: elapsed,
+})}\n`);
+process.exit(0);
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,183 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { defaultHost } from '../../checks/http.js';
+import { createProbeKit } from '../../checks/index.js';
+import type { HttpCheckSpec } from '../../checks/types.js';
+import { skipUnless, which } from '../support/env.js';
+import { deadline, local } from '../support/probes.js';
+import type { TestServer } from '../support/servers.js';
+import {
+  refusedPort,
+  selfSignedCert,
+  startHealthyHttp,
+  startHttp,
+  startHttps,
+  startSilentTcp,
+  startStatusHttp,
+  startTricklingHttp,
+} from '../support/servers.js';
+
+const kit = createProbeKit({ fpingPath: null });
+const servers: TestServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+afterAll(() => kit.close());
+
+async function serve<T extends TestServer>(p: Promise<T>): Promise<T> {
+  const s = await p;
+  servers.push(s);
+  return s;
+}
+
+function spec(over: Partial<HttpCheckSpec> = {}): HttpCheckSpec {
+  return { type: 'http', path: '/healthz', method: 'GET', expectStatus: [200], tlsVerify: true, freshConnection: false, ...over };
+}
+
+describe('http probe', () => {
+  it('passes on 200 with a matching body, sending path, Host and User-Agent', async () => {
+    const s = await serve(startHealthyHttp());
+    const r = await kit.probeFor(spec({ expectBody: '^ok$' })).check(local(s.port), deadline(1000));
+    expect(r).toMatchObject({ ok: true, outcome: 'ok', detail: 'HTTP 200, body matched /^ok$/' });
+    expect(s.requests).toEqual([{ method: 'GET', url: '/healthz', host: `127.0.0.1:${s.port}`, userAgent: 'lvsd-probe' }]);
+  });
+
+  it('fails on an unexpected status', async () => {
+    const s = await serve(startStatusHttp(503));
+    const r = await kit.probeFor(spec()).check(local(s.port), deadline(1000));
+    expect(r).toMatchObject({ ok: false, outcome: 'fail', detail: 'HTTP 503, expected 200' });
+  });
+
+  it('accepts any status of the expected set and uses method and host from the spec', async () => {
+    const s = await serve(startStatusHttp(204, ''));
+    const r = await kit
+      .probeFor(spec({ expectStatus: [200, 204], method: 'HEAD', host: 'www.example.test' }))
+      .check(local(s.port), deadline(1000));
+    expect(r.outcome).toBe('ok');
+    expect(s.requests[0]).toMatchObject({ method: 'HEAD', host: 'www.example.test' });
+  });
+
+  it('fails when the body does not match, showing the start of the body', async () => {
+    const s = await serve(startHealthyHttp());
+    const r = await kit.probeFor(spec({ expectBody: 'healthy' })).check(local(s.port), deadline(1000));
+    expect(r).toMatchObject({ outcome: 'fail', detail: 'body did not match /healthy/: got "ok"' });
+  });
+
+  it('reports a refused port as error', async () => {
+    const s = await refusedPort();
+    const r = await kit.probeFor(spec()).check(local(s.port), deadline(1000));
+    expect(r).toMatchObject({ outcome: 'error', detail: 'connect ECONNREFUSED' });
+  });
+
+  it('times out waiting for headers from a silent server, on time', async () => {
+    const s = await serve(startSilentTcp());
+    const r = await kit.probeFor(spec()).check(local(s.port), deadline(200));
+    expect(r).toMatchObject({ outcome: 'timeout', detail: 'timeout after 200ms waiting for headers' });
+    expect(r.durationMs).toBeLessThan(200 + 1000);
+  });
+
+  it('applies the deadline to the whole response when the body trickles in', async () => {
+    const s = await serve(startTricklingHttp(100, 100));
+    const r = await kit.probeFor(spec({ expectBody: 'ok' })).check(local(s.port), deadline(400));
+    expect(r.outcome).toBe('timeout');
+    expect(r.detail).toMatch(/^timeout after 400ms waiting for the body of HTTP 200 \(\d+ bytes so far\)$/);
+    expect(r.durationMs).toBeGreaterThanOrEqual(350);
+    expect(r.durationMs).toBeLessThan(400 + 1000);
+  });
+
+  it('reuses one keep-alive connection for repeated checks', async () => {
+    const s = await serve(startHealthyHttp());
+    const probe = kit.probeFor(spec({ path: '/keepalive' }));
+    for (let i = 0; i < 5; i++) expect((await probe.check(local(s.port), deadline(1000))).outcome).toBe('ok');
+    expect(s.requests).toHaveLength(5);
+    expect(s.connections).toBe(1);
+  });
+
+  it('opens a new connection per check with freshConnection', async () => {
+    const s = await serve(startHealthyHttp());
+    const probe = kit.probeFor(spec({ path: '/fresh', freshConnection: true }));
+    for (let i = 0; i < 5; i++) expect((await probe.check(local(s.port), deadline(1000))).outcome).toBe('ok');
+    expect(s.connections).toBe(5);
+  });
+
+  it('keeps the connection reusable after a failed status (the body is consumed)', async () => {
+    const s = await serve(startStatusHttp(500, 'x'.repeat(10_000)));
+    const probe = kit.probeFor(spec({ path: '/fail-reuse' }));
+    for (let i = 0; i < 3; i++) expect((await probe.check(local(s.port), deadline(1000))).outcome).toBe('fail');
+    expect(s.connections).toBe(1);
+  });
+
+  it('reads a large body only up to 64 KiB for the regex', async () => {
+    const s = await serve(startHttp((_req, res) => res.end('a'.repeat(200_000) + 'needle')));
+    const r = await kit.probeFor(spec({ expectBody: 'needle' })).check(local(s.port), deadline(1000));
+    expect(r.outcome).toBe('fail');
+    const r2 = await kit.probeFor(spec({ expectBody: '^a+' })).check(local(s.port), deadline(1000));
+    expect(r2.outcome).toBe('ok');
+  });
+
+  it('builds the default Host header', () => {
+    expect(defaultHost('http', { address: '192.0.2.1', port: 80 })).toBe('192.0.2.1');
+    expect(defaultHost('http', { address: '192.0.2.1', port: 8080 })).toBe('192.0.2.1:8080');
+    expect(defaultHost('https', { address: '2001:db8::1', port: 443 })).toBe('[2001:db8::1]');
+    expect(defaultHost('https', { address: '2001:db8::1', port: 8443 })).toBe('[2001:db8::1]:8443');
+  });
+});
+
+describe.skipIf(skipUnless(which('openssl') !== null, 'openssl (to make a test certificate)'))('https probe', () => {
+  let cert: { key: string; cert: string };
+  beforeAll(() => {
+    cert = selfSignedCert();
+  });
+  const https = (over: Partial<HttpCheckSpec> = {}): HttpCheckSpec => spec({ type: 'https', path: '/', ...over });
+
+  it('rejects a self-signed certificate when verifying', async () => {
+    const s = await serve(startHttps(cert));
+    const r = await kit.probeFor(https()).check(local(s.port), deadline(1000));
+    expect(r.outcome).toBe('fail');
+    expect(r.detail).toMatch(/^TLS certificate rejected: .*self[- ]signed/i);
+  });
+
+  it('accepts it with tlsVerify false, and sends no SNI for an IP target', async () => {
+    const s = await serve(startHttps(cert));
+    const r = await kit.probeFor(https({ tlsVerify: false })).check(local(s.port), deadline(1000));
+    expect(r).toMatchObject({ outcome: 'ok', detail: 'HTTP 200' });
+    expect(s.servernames).toEqual([false]);
+  });
+
+  it('sends the configured SNI', async () => {
+    const s = await serve(startHttps(cert));
+    const r = await kit.probeFor(https({ tlsVerify: false, sni: 'lvsd.test' })).check(local(s.port), deadline(1000));
+    expect(r.outcome).toBe('ok');
+    expect(s.servernames).toEqual(['lvsd.test']);
+  });
+
+  it('lets an explicit SNI win over a name in the Host header', async () => {
+    const s = await serve(startHttps(cert));
+    const r = await kit
+      .probeFor(https({ tlsVerify: false, sni: 'other.test', host: 'lvsd.test' }))
+      .check(local(s.port), deadline(1000));
+    expect(r.outcome).toBe('ok');
+    expect(s.servernames).toEqual(['other.test']);
+    expect(s.requests[0]?.host).toBe('lvsd.test');
+  });
+
+  it('defaults the SNI to a Host name', async () => {
+    const s = await serve(startHttps(cert));
+    const r = await kit.probeFor(https({ tlsVerify: false, host: 'lvsd.test' })).check(local(s.port), deadline(1000));
+    expect(r.outcome).toBe('ok');
+    expect(s.servernames).toEqual(['lvsd.test']);
+  });
+});
+
+describe('kit close', () => {
+  it('settles an in-flight http check promptly as error', async () => {
+    const k = createProbeKit({ fpingPath: null });
+    const s = await serve(startSilentTcp());
+    const pending = k.probeFor(spec()).check(local(s.port), deadline(5000));
+    await new Promise((res) => setTimeout(res, 50));
+    const t0 = performance.now();
+    await k.close();
+    const r = await pending;
+    expect(performance.now() - t0).toBeLessThan(500);
+    expect(r).toMatchObject({ outcome: 'error', detail: 'aborted waiting for headers: probe kit closed' });
+  });
+});

@@ -1,0 +1,47 @@
+/**
+ * Prerequisites of integration tests. Locally a missing prerequisite skips the test (with a
+ * printed reason); with LVSD_REQUIRE_INTEGRATION=1 (CI) it fails instead.
+ */
+import { accessSync, constants } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'vitest';
+
+export function integrationRequired(): boolean {
+  return process.env.LVSD_REQUIRE_INTEGRATION === '1';
+}
+
+/**
+ * true = skip. Throws when the prerequisite is missing and integration is required.
+ * Use as `describe.skipIf(skipUnless(isRoot(), 'needs root'))(...)`.
+ */
+export function skipUnless(ok: boolean, reason: string): boolean {
+  if (ok) return false;
+  if (integrationRequired()) throw new Error(`integration prerequisite missing: ${reason}`);
+  console.warn(`skipping: ${reason} (set LVSD_REQUIRE_INTEGRATION=1 to fail instead)`);
+  return true;
+}
+
+/** `needs(isRoot(), 'root').describe('...', () => {...})`: describe/it that skip (or fail in CI) without the prerequisite. */
+export function needs(condition: boolean, reason: string): { describe: ReturnType<typeof describe.skipIf>; it: ReturnType<typeof it.skipIf> } {
+  const skip = skipUnless(condition, reason);
+  return { describe: describe.skipIf(skip), it: it.skipIf(skip) };
+}
+
+export function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+/** An executable on PATH (or an absolute path), else null. */
+export function which(name: string): string | null {
+  const dirs = name.includes('/') ? [''] : (process.env.PATH ?? '').split(path.delimiter).concat(['/usr/sbin', '/sbin']);
+  for (const dir of dirs) {
+    const p = dir === '' ? name : path.join(dir, name);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      // keep looking
+    }
+  }
+  return null;
+}
