@@ -20,6 +20,9 @@ export const ok = (detail: string): Verdict => ({ outcome: 'ok', detail });
 export const fail = (detail: string): Verdict => ({ outcome: 'fail', detail });
 export const error = (detail: string): Verdict => ({ outcome: 'error', detail });
 
+/** Abort reason once a probe has settled (releases whatever still listens); one shared object, no stack capture per probe. */
+const SETTLED = Object.freeze(new Error('probe settled'));
+
 /**
  * Run one probe body under the context's deadline and the kit's stop signal.
  * Settles as soon as either aborts, even if the body is slow to notice; the body must free its
@@ -55,7 +58,7 @@ export async function runAttempt(
   } finally {
     for (const u of unlink) u();
     if (onAbort) ac.signal.removeEventListener('abort', onAbort);
-    if (!ac.signal.aborted) ac.abort(new Error('probe settled'));
+    if (!ac.signal.aborted) ac.abort(SETTLED);
   }
 }
 

@@ -83,6 +83,10 @@ export function buildProgram(): Command {
     .action(async (opts: { config: string; logLevel: string }) => {
       const config = await readConfig(opts.config);
       const log = createLogger(opts.logLevel);
+      // a bug in one corner must not take the director's health checks down: log it, keep going
+      process.on('unhandledRejection', (reason) => log.error({ err: errorMessage(reason) }, 'unhandled rejection'));
+      // SIGHUP's default action would kill the daemon (systemctl reload); reload comes with the operations work
+      process.on('SIGHUP', () => log.warn('SIGHUP: configuration reload is not supported by this version; restart lvsd to apply config changes'));
       const rt = await startRuntime(config, { log });
       const sig = await waitForSignal();
       log.info({ signal: sig }, 'stopping');

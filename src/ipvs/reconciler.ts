@@ -2,8 +2,10 @@
  * The reconciler: level-triggered. Each pass reads the driver's table, plans the difference to
  * the wanted table and applies it, then reads again to confirm (ipvsadm -R carries on past a
  * failing line, so only a re-read tells what happened). Requests coalesce: many state changes
- * in one tick make one pass. A pass that cannot converge is retried with backoff; a periodic
- * resync repairs drift (hand-made changes).
+ * in one tick make one pass, and passes are at least `minIntervalMs` apart, so a wave of
+ * transitions (thousands of realservers coming UP at start-up) costs a few full diffs, not one
+ * per transition; a lone change while idle still goes out at once. A pass that cannot converge
+ * is retried with backoff; a periodic resync repairs drift (hand-made changes).
  */
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
@@ -34,6 +36,8 @@ export interface ReconcilerDeps {
   /** attempts (apply + verify) within one pass before giving up until the retry */
   readonly maxAttempts?: number;
   readonly retryBaseMs?: number;
+  /** least time between the starts of two passes (default 20 ms) */
+  readonly minIntervalMs?: number;
   readonly onReport?: (report: ReconcileReport) => void;
 }
 
@@ -47,6 +51,8 @@ export class Reconciler {
   private failuresInARow = 0;
   private closed = false;
   private last: ReconcileReport | undefined;
+  private lastPassAt = Number.NEGATIVE_INFINITY;
+  private requested = false;
 
   constructor(deps: ReconcilerDeps) {
     this.deps = deps;
@@ -66,27 +72,36 @@ export class Reconciler {
   request(): void {
     if (this.closed) return;
     if (this.running) {
-      this.dirty = true;
+      // picked up when the running pass ends, still respecting minIntervalMs
+      this.requested = true;
       return;
     }
     if (this.soon) return;
+    const wait = Math.max(0, this.lastPassAt + (this.deps.minIntervalMs ?? 20) - this.deps.clock.now());
     this.soon = this.deps.clock.setTimeout(() => {
       this.soon = undefined;
       void this.runNow();
-    }, 0);
+    }, wait);
   }
 
   /** Run a pass now (or, while one runs, one more right after it); resolves when the table has been handled. */
   runNow(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.dirty = true;
-    this.running ??= this.loop().finally(() => { this.running = undefined; });
+    this.running ??= this.loop().finally(() => {
+      this.running = undefined;
+      if (this.requested) {
+        this.requested = false;
+        this.request();
+      }
+    });
     return this.running;
   }
 
   private async loop(): Promise<void> {
     while (this.dirty && !this.closed) {
       this.dirty = false;
+      this.lastPassAt = this.deps.clock.now();
       await this.pass();
     }
   }

@@ -179,17 +179,18 @@ export class ProbeScheduler {
   private async probe(st: JobState, job: ScheduledJob): Promise<ProbeResult> {
     const { clock } = this.deps;
     const controller = new AbortController();
-    st.controller = controller;
     const t0 = clock.now();
+    let grace: TimerHandle | undefined;
+    let settle: ((r: ProbeResult) => void) | undefined;
+    // the grace timer exists only once the deadline has passed: the common path allocates one timer
+    const abandoned = new Promise<ProbeResult>((resolve) => { settle = resolve; });
+    const give = (detail: string): void => settle?.({ ok: false, outcome: 'timeout', durationMs: clock.now() - t0, detail });
     const deadline = clock.setTimeout(() => {
       controller.abort(new DOMException(`deadline of ${job.timeoutMs}ms passed`, 'TimeoutError'));
+      grace = clock.setTimeout(() => give(`probe did not settle ${SETTLE_GRACE_MS}ms after its ${job.timeoutMs}ms deadline`), SETTLE_GRACE_MS);
     }, job.timeoutMs);
-    let grace: TimerHandle | undefined;
-    const abandoned = new Promise<ProbeResult>((resolve) => {
-      const give = (detail: string) => () => resolve({ ok: false, outcome: 'timeout', durationMs: clock.now() - t0, detail });
-      grace = clock.setTimeout(give(`probe did not settle ${SETTLE_GRACE_MS}ms after its ${job.timeoutMs}ms deadline`), job.timeoutMs + SETTLE_GRACE_MS);
-      st.abandon = give('check stopped');
-    });
+    st.controller = controller;
+    st.abandon = () => give('check stopped');
     try {
       return await Promise.race([
         job.run({ signal: controller.signal, timeoutMs: job.timeoutMs }),

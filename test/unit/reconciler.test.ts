@@ -70,8 +70,24 @@ describe('reconciler', () => {
     await r.start();
     setWanted(wantedOf([d('198.51.100.2', 0)]));
     for (let i = 0; i < 50; i++) r.request();
-    await clock.advance(1);
+    await clock.advance(20);
     expect(reports).toHaveLength(2);
+    await r.close();
+  });
+
+  it('keeps passes minIntervalMs apart during a burst, and runs a lone request at once', async () => {
+    const { clock, r, reports } = setup();
+    await r.start(); // pass at t=0
+    await clock.advance(5);
+    r.request(); // within 20 ms of the last pass: waits until t=20
+    await clock.advance(14);
+    expect(reports).toHaveLength(1);
+    await clock.advance(1);
+    expect(reports.map((x) => x.at)).toEqual([0, 20]);
+    await clock.advance(1000);
+    r.request(); // idle for long: at once
+    await clock.advance(0);
+    expect(reports.map((x) => x.at)).toEqual([0, 20, 1020]);
     await r.close();
   });
 

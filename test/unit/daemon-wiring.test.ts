@@ -1,0 +1,167 @@
+/**
+ * The daemon's wiring under a fake clock, with scripted probe verdicts (the real probes are
+ * covered on loopback in test/integration): dedup, sorry server, slow start, quiescent vs
+ * remove, and what reaches the memory IPVS table.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { CheckSpec, Probe, ProbeKit, ProbeResult } from '../../checks/types.js';
+import { parseConfig } from '../../src/config/load.js';
+import { silentLogger } from '../../src/core/log.js';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { MemoryIpvsDriver } from '../../src/ipvs/memory-driver.js';
+import { endpointKey } from '../../src/ipvs/types.js';
+import { FakeClock } from '../support/fake-clock.js';
+
+/** probes whose verdict per address:port the test sets; counts calls per target */
+class ScriptedKit implements ProbeKit {
+  readonly healthy = new Map<string, boolean>();
+  readonly calls = new Map<string, number>();
+  probeFor(spec: CheckSpec): Probe {
+    return {
+      type: spec.type,
+      check: async (target) => {
+        const key = `${target.address}:${target.port}`;
+        this.calls.set(key, (this.calls.get(key) ?? 0) + 1);
+        const ok = this.healthy.get(key) ?? true;
+        const r: ProbeResult = { ok, outcome: ok ? 'ok' : 'fail', durationMs: 1, detail: ok ? 'fine' : 'scripted failure' };
+        return r;
+      },
+    };
+  }
+  async close(): Promise<void> {}
+}
+
+let daemon: Daemon | undefined;
+afterEach(async () => { await daemon?.close(); daemon = undefined; });
+
+function start(yaml: string) {
+  const clock = new FakeClock(0);
+  const kit = new ScriptedKit();
+  const commands: string[] = [];
+  const driver = new MemoryIpvsDriver({ onChange: (c) => commands.push(c) });
+  const config = parseConfig(`api: { listen: false, socket: false }\nipvs: { driver: memory, resync_interval: 60s }\n${yaml}`, 'wiring.yaml');
+  daemon = new Daemon({ config, clock, random: () => 0, log: silentLogger(), probes: kit, driver, defaultMetrics: false });
+  const weights = async (vip: string) => {
+    const t = await driver.read();
+    const s = [...t.services.values()].find((e) => e.service.endpoint && endpointKey(e.service.endpoint) === vip);
+    return Object.fromEntries([...(s?.destinations.values() ?? [])].map((d) => [endpointKey(d.endpoint), d.weight]));
+  };
+  return { clock, kit, driver, commands, weights, daemon };
+}
+
+describe('daemon wiring', () => {
+  it('probes a realserver shared by two services once per interval and feeds both', async () => {
+    const { clock, kit, daemon: d, weights } = start(`
+defaults: { interval: 1s, timeout: 500ms, rise: 1, fall: 1 }
+services:
+  - name: a
+    address: 192.0.2.10:80
+    check: { type: tcp }
+    realservers: [{ address: 198.51.100.2:80 }]
+  - name: b
+    address: 192.0.2.11:80
+    check: { type: tcp }
+    realservers: [{ address: 198.51.100.2:80 }]
+`);
+    await d.start();
+    await clock.advance(10_000);
+    expect(kit.calls.get('198.51.100.2:80')).toBe(11);
+    expect(await weights('192.0.2.10:80')).toEqual({ '198.51.100.2:80': 1 });
+    expect(await weights('192.0.2.11:80')).toEqual({ '198.51.100.2:80': 1 });
+  });
+
+  it('leaves UNKNOWN realservers out until the first verdict, then applies rise', async () => {
+    const { clock, daemon: d, weights } = start(`
+defaults: { interval: 1s, timeout: 500ms, rise: 3, fall: 2 }
+services:
+  - name: web
+    address: 192.0.2.10:80
+    check: { type: tcp }
+    realservers: [{ address: 198.51.100.2:80, weight: 4 }]
+`);
+    await d.start();
+    expect(await weights('192.0.2.10:80')).toEqual({});
+    await clock.advance(1000); // 2 results
+    expect(await weights('192.0.2.10:80')).toEqual({});
+    await clock.advance(1000); // 3rd result: UP
+    expect(await weights('192.0.2.10:80')).toEqual({ '198.51.100.2:80': 4 });
+  });
+
+  it('quiesces or removes a failed realserver, and swaps in the sorry server when none is up', async () => {
+    const { clock, kit, daemon: d, weights, commands } = start(`
+defaults: { interval: 1s, timeout: 500ms, rise: 1, fall: 2 }
+services:
+  - name: web
+    address: 192.0.2.10:80
+    sorry_server: 203.0.113.9:80
+    check: { type: tcp }
+    realservers:
+      - { address: 198.51.100.2:80, weight: 3 }
+      - { address: 198.51.100.3:80, weight: 2, on_down: remove }
+`);
+    await d.start();
+    await clock.advance(100);
+    expect(await weights('192.0.2.10:80')).toEqual({ '198.51.100.2:80': 3, '198.51.100.3:80': 2 });
+    kit.healthy.set('198.51.100.3:80', false);
+    await clock.advance(2000);
+    expect(await weights('192.0.2.10:80')).toEqual({ '198.51.100.2:80': 3 });
+    kit.healthy.set('198.51.100.2:80', false);
+    await clock.advance(2000);
+    expect(await weights('192.0.2.10:80')).toEqual({ '198.51.100.2:80': 0, '203.0.113.9:80': 1 });
+    expect(d.status().services[0]).toMatchObject({ sorry_active: true, up: 0 });
+    commands.length = 0;
+    kit.healthy.set('198.51.100.3:80', true);
+    await clock.advance(1000);
+    expect(await weights('192.0.2.10:80')).toEqual({ '198.51.100.2:80': 0, '198.51.100.3:80': 2 });
+    // the realserver is added before the sorry server leaves: no empty moment
+    expect(commands).toEqual([
+      'ipvsadm -a -t 192.0.2.10:80 -r 198.51.100.3:80 -m -w 2',
+      'ipvsadm -d -t 192.0.2.10:80 -r 203.0.113.9:80',
+    ]);
+  });
+
+  it('ramps the weight over slow_start after a realserver comes back', async () => {
+    const { clock, kit, daemon: d, weights } = start(`
+defaults: { interval: 1s, timeout: 500ms, rise: 1, fall: 1 }
+services:
+  - name: web
+    address: 192.0.2.10:80
+    slow_start: 10s
+    check: { type: tcp }
+    realservers: [{ address: 198.51.100.2:80, weight: 10 }]
+`);
+    kit.healthy.set('198.51.100.2:80', false);
+    await d.start();
+    await clock.advance(500);
+    expect(await weights('192.0.2.10:80')).toEqual({ '198.51.100.2:80': 0 });
+    kit.healthy.set('198.51.100.2:80', true);
+    await clock.advance(1000); // UP at t=1000
+    const seen: number[] = [];
+    for (let i = 0; i < 11; i++) {
+      seen.push((await weights('192.0.2.10:80'))['198.51.100.2:80']!);
+      await clock.advance(1000);
+    }
+    expect(seen).toEqual([1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  });
+
+  it('checks faster between states (fast_interval) and slower while down (down_interval)', async () => {
+    const { clock, kit, daemon: d } = start(`
+defaults: { interval: 1s, fast_interval: 200ms, down_interval: 5s, timeout: 100ms, rise: 2, fall: 3 }
+services:
+  - name: web
+    address: 192.0.2.10:80
+    check: { type: tcp }
+    realservers: [{ address: 198.51.100.2:80 }]
+`);
+    await d.start();
+    await clock.advance(5000); // UP after 2 fast checks, then 1 s steps
+    const before = kit.calls.get('198.51.100.2:80')!;
+    kit.healthy.set('198.51.100.2:80', false);
+    await clock.advance(1000); // one steady check fails, then 200 ms re-checks until DOWN
+    expect(d.status().services[0]!.realservers[0]!.state).toBe('DOWN');
+    const atDown = kit.calls.get('198.51.100.2:80')!;
+    expect(atDown - before).toBe(3);
+    await clock.advance(10_000);
+    expect(kit.calls.get('198.51.100.2:80')! - atDown).toBe(2);
+  });
+});
