@@ -12,6 +12,7 @@ import type { StatusSnapshot } from '../daemon/status.js';
 import { startDemo } from '../demo/demo.js';
 import { tryParseDuration } from '../config/duration.js';
 import { apiGet, type ApiTarget } from './client.js';
+import { useCompactHeap } from '../core/heap.js';
 import { startRuntime, lvsdVersion } from './runtime.js';
 import { formatStatusTable } from './status-table.js';
 
@@ -81,6 +82,7 @@ export function buildProgram(): Command {
     .requiredOption('-c, --config <file>', 'config file')
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .action(async (opts: { config: string; logLevel: string }) => {
+      useCompactHeap(); // before the config parse: a big config is the first heap peak
       const config = await readConfig(opts.config);
       const log = createLogger(opts.logLevel);
       // a bug in one corner must not take the director's health checks down: log it, keep going

@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { createProbeKit } from '../../checks/index.js';
 import type { Config } from '../config/types.js';
 import { systemClock } from '../core/clock.js';
+import { useCompactHeap } from '../core/heap.js';
 import { LvsError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { Daemon } from '../daemon/daemon.js';
@@ -51,6 +52,7 @@ export function driverFor(config: Config, log: Logger): IpvsDriver {
 
 export async function startRuntime(config: Config, options: RuntimeOptions): Promise<Runtime> {
   const { log } = options;
+  useCompactHeap();
   const driver = options.driver ?? driverFor(config, log);
   const probes = createProbeKit({ warn: (message) => log.warn(message) });
   const daemon = new Daemon({

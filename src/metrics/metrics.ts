@@ -31,10 +31,16 @@ export class Metrics {
   readonly ipvsApplyDuration: Histogram;
   readonly ipvsApplyErrors: Counter;
   readonly ipvsChanges: Counter<'op'>;
+  /** the realserver rows of the scrape in progress: built once, read by the three gauges */
+  private scrapeRows: readonly RealserverGaugeRow[] | undefined;
+
+  private readonly sources: MetricsSources;
 
   constructor(sources: MetricsSources, options: { readonly defaultMetrics?: boolean } = {}) {
+    this.sources = sources;
     const registry = new Registry();
     this.registry = registry;
+    const rows = (): Iterable<RealserverGaugeRow> => this.scrapeRows ?? sources.realservers();
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'lvsd_' });
 
     this.probes = new Counter({
@@ -72,7 +78,7 @@ export class Metrics {
       labelNames: RS_LABELS, registers: [registry],
       collect() {
         this.reset();
-        for (const r of sources.realservers()) up.set(labels(r), r.up ? 1 : 0);
+        for (const r of rows()) up.set(labels(r), r.up ? 1 : 0);
       },
     });
     const weight = new Gauge({
@@ -80,7 +86,7 @@ export class Metrics {
       labelNames: RS_LABELS, registers: [registry],
       collect() {
         this.reset();
-        for (const r of sources.realservers()) weight.set(labels(r), r.weight ?? -1);
+        for (const r of rows()) weight.set(labels(r), r.weight ?? -1);
       },
     });
     const configured = new Gauge({
@@ -88,7 +94,7 @@ export class Metrics {
       labelNames: RS_LABELS, registers: [registry],
       collect() {
         this.reset();
-        for (const r of sources.realservers()) configured.set(labels(r), r.configuredWeight);
+        for (const r of rows()) configured.set(labels(r), r.configuredWeight);
       },
     });
     const inflight = new Gauge({
@@ -103,7 +109,13 @@ export class Metrics {
   }
 
   async text(): Promise<string> {
-    return this.registry.metrics();
+    // prom-client calls every collect() synchronously inside metrics(), before its first await
+    this.scrapeRows = [...this.sources.realservers()];
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.scrapeRows = undefined;
+    }
   }
 
   get contentType(): string {

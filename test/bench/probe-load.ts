@@ -7,6 +7,7 @@
 import { createProbeKit } from '../../checks/index.js';
 import { parseConfig } from '../../src/config/load.js';
 import { systemClock } from '../../src/core/clock.js';
+import { useCompactHeap } from '../../src/core/heap.js';
 import { silentLogger } from '../../src/core/log.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { MemoryIpvsDriver } from '../../src/ipvs/memory-driver.js';
@@ -17,6 +18,8 @@ const intervalMs = Number(intervalArg);
 const windowMs = Number(windowArg);
 const port = Number(portArg);
 const checkType = typeArg ?? 'http';
+// the same heap setting as `lvsd run`, applied as early as it does
+useCompactHeap();
 
 function benchAddress(i: number): string {
   return `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`;

@@ -60,5 +60,5 @@ if (json) {
   const w = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   process.stdout.write(`Probe engine: ${windowMs / 1000} s window after a 2-interval warm-up; daemon in its own process; one loopback HTTP server answers every 127.1.x.y\n`);
   for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(w[i]!)).join('  ')}\n`);
-  process.stdout.write(`\nDecision -> table (memory driver): ${decision.samples} transitions, p50 ${f(decision.p50Ms, 2)} ms, p99 ${f(decision.p99Ms, 2)} ms\n`);
+  process.stdout.write(`\nDecision -> table (memory driver; ${decision.samples} realservers failing within one 200 ms interval, reconcile passes >= 20 ms apart): p50 ${f(decision.p50Ms, 2)} ms, p99 ${f(decision.p99Ms, 2)} ms over ${decision.samples} transitions\n`);
 }
