@@ -46,6 +46,7 @@ export interface RealserverRecord {
   /** position in service.realservers */
   readonly index: number;
   health: HealthState;
+  /** when it last came UP from DOWN: the slow-start origin (-Infinity: no ramp pending) */
   upSince: number;
   admin: AdminState;
   last?: { readonly result: ProbeResult; readonly at: number };
@@ -81,7 +82,7 @@ export class Daemon {
       for (const [index, rs] of service.realservers.entries()) {
         const rec: RealserverRecord = {
           service, config: rs, index, jobKey: probeJobKey(rs.endpoint.host, rs.check),
-          health: initialHealth(rs.initialState, now), upSince: now, admin: 'none', transitions: 0,
+          health: initialHealth(rs.initialState, now), upSince: Number.NEGATIVE_INFINITY, admin: 'none', transitions: 0,
         };
         this.records.push(rec);
         own.push(rec);
@@ -191,7 +192,9 @@ export class Daemon {
 
   private onTransition(rec: RealserverRecord, t: Transition, result: ProbeResult): void {
     rec.transitions++;
-    if (t.to === 'up') rec.upSince = t.at;
+    // slow start only after a failure, as HAProxy does: a realserver first seen UP (start-up,
+    // config reload) may already carry traffic in the kernel table, and a ramp would cut it
+    if (t.to === 'up' && t.from === 'down') rec.upSince = t.at;
     this.metrics.transitions.inc({ service: rec.service.name, realserver: rec.config.id, from: t.from, to: t.to });
     this.deps.log.info({
       service: rec.service.name, realserver: rec.config.id, from: t.from, to: t.to,

@@ -144,6 +144,21 @@ services:
     expect(seen).toEqual([1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   });
 
+  it('gives full weight at once to a realserver first seen UP (no ramp at start-up)', async () => {
+    const { clock, daemon: d, weights } = start(`
+defaults: { interval: 1s, timeout: 500ms, rise: 1, fall: 1 }
+services:
+  - name: web
+    address: 192.0.2.10:80
+    slow_start: 10s
+    check: { type: tcp }
+    realservers: [{ address: 198.51.100.2:80, weight: 10 }]
+`);
+    await d.start();
+    await clock.advance(500);
+    expect(await weights('192.0.2.10:80')).toEqual({ '198.51.100.2:80': 10 });
+  });
+
   it('checks faster between states (fast_interval) and slower while down (down_interval)', async () => {
     const { clock, kit, daemon: d } = start(`
 defaults: { interval: 1s, fast_interval: 200ms, down_interval: 5s, timeout: 100ms, rise: 2, fall: 3 }
