@@ -10,7 +10,7 @@ const FORWARD_FLAG: Record<Forward, string> = { masq: '-m', route: '-g', tunnel:
 const FORWARD_NAME: Record<Forward, string> = { masq: 'Masq', route: 'Route', tunnel: 'Tunnel' };
 
 function serviceArgs(s: VirtualService): string[] {
-  if (s.protocol === 'fwmark') return ['-f', String(s.fwmark ?? 0)];
+  if (s.protocol === 'fwmark') return s.ipv6 ? ['-f', String(s.fwmark ?? 0), '-6'] : ['-f', String(s.fwmark ?? 0)];
   if (!s.endpoint) throw new Error(`service without address (${s.protocol})`);
   return [s.protocol === 'tcp' ? '-t' : '-u', endpointKey(s.endpoint)];
 }
@@ -60,7 +60,7 @@ export function formatListing(table: IpvsTable): string {
   const services = [...table.services.values()].sort((a, b) => sortKey(a.service).localeCompare(sortKey(b.service)));
   for (const { service, destinations } of services) {
     const head = service.protocol === 'fwmark'
-      ? `FWM  ${service.fwmark ?? 0}`
+      ? `FWM  ${service.fwmark ?? 0}${service.ipv6 ? ' IPv6' : ''}`
       : `${service.protocol.toUpperCase()}  ${service.endpoint ? endpointKey(service.endpoint) : '?'}`;
     let flags = '';
     if (service.persistenceSec) {
@@ -74,7 +74,7 @@ export function formatListing(table: IpvsTable): string {
     for (const d of dests) {
       lines.push(
         `  -> ${endpointKey(d.endpoint).padEnd(28)} ${FORWARD_NAME[d.forward].padEnd(7)} ${String(d.weight).padEnd(6)} `
-        + `${String(d.stats.activeConns).padEnd(10)} ${d.stats.inactiveConns}`,
+        + `${String(d.activeConns).padEnd(10)} ${d.inactiveConns}`,
       );
     }
   }
@@ -82,5 +82,5 @@ export function formatListing(table: IpvsTable): string {
 }
 
 function sortKey(s: VirtualService): string {
-  return s.protocol === 'fwmark' ? `~${String(s.fwmark).padStart(10, '0')}` : `${s.protocol} ${s.endpoint ? endpointKey(s.endpoint) : ''}`;
+  return s.protocol === 'fwmark' ? `~${String(s.fwmark).padStart(10, '0')}${s.ipv6 ? '6' : ''}` : `${s.protocol} ${s.endpoint ? endpointKey(s.endpoint) : ''}`;
 }

@@ -8,13 +8,12 @@ import { SCHEDULERS } from '../config/types.js';
 import { opCommand } from './ipvsadm-format.js';
 import {
   endpointKey, serviceKey,
-  type ActualDestination, type ApplyResult, type Destination, type DestinationStats, type IpvsDriver, type IpvsOp,
-  type IpvsTable, type OpFailure, type ServiceEntry, type VirtualService,
+  type ActualDestination, type ApplyResult, type Destination, type IpvsDriver, type IpvsOp, type IpvsStats,
+  type IpvsTable, type OpFailure, type ServiceEntry, type ServiceStats, type TrafficStats, type VirtualService,
 } from './types.js';
 
-const ZERO_STATS: DestinationStats = {
-  activeConns: 0, inactiveConns: 0, connections: 0, packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0,
-};
+const ZERO_TRAFFIC = { connections: 0, packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0 } as const;
+const NO_TRAFFIC: TrafficStats = { counters: ZERO_TRAFFIC, rates: ZERO_TRAFFIC };
 
 interface MutableService {
   service: VirtualService;
@@ -48,6 +47,18 @@ export class MemoryIpvsDriver implements IpvsDriver {
     return { services };
   }
 
+  /** No traffic flows through an in-memory table: every counter and rate is 0. */
+  async stats(): Promise<IpvsStats> {
+    const services = new Map<string, ServiceStats>();
+    for (const [k, s] of this.services) {
+      services.set(k, {
+        service: { ...s.service }, ...NO_TRAFFIC,
+        destinations: new Map([...s.destinations].map(([dk, d]) => [dk, { endpoint: d.endpoint, ...NO_TRAFFIC }])),
+      });
+    }
+    return { services };
+  }
+
   async apply(ops: readonly IpvsOp[]): Promise<ApplyResult> {
     const failures: OpFailure[] = [];
     for (const op of ops) {
@@ -58,11 +69,12 @@ export class MemoryIpvsDriver implements IpvsDriver {
     return { failures };
   }
 
-  /** Set kernel counters of a destination (what traffic would do); false if it does not exist. */
-  setStats(service: VirtualService, dest: Pick<Destination, 'endpoint'>, stats: Partial<DestinationStats>): boolean {
-    const d = this.services.get(serviceKey(service))?.destinations.get(endpointKey(dest.endpoint));
-    if (!d) return false;
-    this.services.get(serviceKey(service))!.destinations.set(endpointKey(dest.endpoint), { ...d, stats: { ...d.stats, ...stats } });
+  /** Set a destination's connection counts (what clients would do); false if it does not exist. */
+  setConns(service: VirtualService, dest: Pick<Destination, 'endpoint'>, conns: { activeConns?: number; inactiveConns?: number }): boolean {
+    const entry = this.services.get(serviceKey(service));
+    const d = entry?.destinations.get(endpointKey(dest.endpoint));
+    if (!entry || !d) return false;
+    entry.destinations.set(endpointKey(dest.endpoint), { ...d, ...conns });
     return true;
   }
 
@@ -99,7 +111,7 @@ export class MemoryIpvsDriver implements IpvsDriver {
         existing.destinations.set(dkey, {
           endpoint: op.dest.endpoint, forward: op.dest.forward, weight: op.dest.weight,
           upperThreshold: op.dest.upperThreshold, lowerThreshold: op.dest.lowerThreshold,
-          stats: have?.stats ?? ZERO_STATS,
+          activeConns: have?.activeConns ?? 0, inactiveConns: have?.inactiveConns ?? 0,
         });
         return undefined;
       }

@@ -13,6 +13,8 @@ export interface VirtualService {
   readonly endpoint?: Endpoint;
   /** fwmark */
   readonly fwmark?: number;
+  /** fwmark only: an IPv6 service (ipvsadm -6); tcp/udp take the family from the address */
+  readonly ipv6?: boolean;
   readonly scheduler: Scheduler | string;
   /** persistence timeout in whole seconds; absent = not persistent */
   readonly persistenceSec?: number;
@@ -28,19 +30,10 @@ export interface Destination {
   readonly lowerThreshold: number;
 }
 
-/** Kernel counters for a destination (ipvsadm -Ln --stats / --rate). */
-export interface DestinationStats {
+/** A destination as the kernel holds it: with its current connection counts. */
+export interface ActualDestination extends Destination {
   readonly activeConns: number;
   readonly inactiveConns: number;
-  readonly connections: number;
-  readonly packetsIn: number;
-  readonly packetsOut: number;
-  readonly bytesIn: number;
-  readonly bytesOut: number;
-}
-
-export interface ActualDestination extends Destination {
-  readonly stats: DestinationStats;
 }
 
 export interface ServiceEntry<D extends Destination = ActualDestination> {
@@ -80,10 +73,53 @@ export interface ApplyResult {
   readonly failures: readonly OpFailure[];
 }
 
+/** Totals since the entry was created (ipvsadm -Ln --stats). */
+export interface TrafficCounters {
+  readonly connections: number;
+  readonly packetsIn: number;
+  readonly packetsOut: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+}
+
+/** The kernel's rate estimates, per second, refreshed every 2 s (ipvsadm -Ln --rate). */
+export interface TrafficRates {
+  readonly connections: number;
+  readonly packetsIn: number;
+  readonly packetsOut: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+}
+
+export interface TrafficStats {
+  readonly counters: TrafficCounters;
+  readonly rates: TrafficRates;
+}
+
+/** What identifies a virtual service (serviceKey() of it is the table's key). */
+export type ServiceId = Pick<VirtualService, 'protocol' | 'endpoint' | 'fwmark' | 'ipv6'>;
+
+export interface DestinationStats extends TrafficStats {
+  readonly endpoint: Endpoint;
+}
+
+export interface ServiceStats extends TrafficStats {
+  readonly service: ServiceId;
+  /** keyed by endpointKey() */
+  readonly destinations: ReadonlyMap<string, DestinationStats>;
+}
+
+/** Traffic statistics of every service in the kernel, keyed by serviceKey(). */
+export interface IpvsStats {
+  readonly services: ReadonlyMap<string, ServiceStats>;
+}
+
 export interface IpvsDriver {
   readonly name: string;
   /** the kernel's current table */
   read(signal?: AbortSignal): Promise<IpvsTable>;
+  /** traffic counters and rates (costs more than read(): called for metrics, not per pass) */
+  stats(signal?: AbortSignal): Promise<IpvsStats>;
   /** apply ops in order; never throws for a failing op (see ApplyResult), only when the driver itself is unusable */
   apply(ops: readonly IpvsOp[], signal?: AbortSignal): Promise<ApplyResult>;
   close(): Promise<void>;
@@ -93,8 +129,8 @@ export function endpointKey(e: Endpoint): string {
   return e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`;
 }
 
-/** "tcp 192.0.2.10:80", "udp [2001:db8::1]:53", "fwmark 7" */
-export function serviceKey(s: Pick<VirtualService, 'protocol' | 'endpoint' | 'fwmark'>): string {
-  if (s.protocol === 'fwmark') return `fwmark ${s.fwmark ?? 0}`;
+/** "tcp 192.0.2.10:80", "udp [2001:db8::1]:53", "fwmark 7", "fwmark 7 ipv6" */
+export function serviceKey(s: ServiceId): string {
+  if (s.protocol === 'fwmark') return `fwmark ${s.fwmark ?? 0}${s.ipv6 ? ' ipv6' : ''}`;
   return `${s.protocol} ${s.endpoint ? endpointKey(s.endpoint) : '?'}`;
 }

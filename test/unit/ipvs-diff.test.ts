@@ -17,7 +17,7 @@ function dest(host: string, weight: number, extra: Partial<WantedDestination> = 
 function actual(host: string, weight: number, extra: Partial<ActualDestination> = {}): ActualDestination {
   return {
     ...dest(host, weight), ...extra,
-    stats: { activeConns: 0, inactiveConns: 0, connections: 0, packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0 },
+    activeConns: 0, inactiveConns: 0,
   };
 }
 function table<D extends WantedDestination | ActualDestination>(...entries: [VirtualService, D[]][]): { services: Map<string, ServiceEntry<D>> } {

@@ -3,7 +3,7 @@ import { silentLogger } from '../../src/core/log.js';
 import { MemoryIpvsDriver } from '../../src/ipvs/memory-driver.js';
 import { Reconciler, type ReconcileReport } from '../../src/ipvs/reconciler.js';
 import {
-  endpointKey, serviceKey, type ApplyResult, type IpvsDriver, type IpvsOp, type IpvsTable, type VirtualService,
+  endpointKey, serviceKey, type ApplyResult, type IpvsDriver, type IpvsOp, type IpvsStats, type IpvsTable, type VirtualService,
   type WantedDestination, type WantedTable,
 } from '../../src/ipvs/types.js';
 import { FakeClock } from '../support/fake-clock.js';
@@ -28,6 +28,7 @@ class FlakyDriver implements IpvsDriver {
     this.failing = failing;
   }
   read(): Promise<IpvsTable> { this.reads++; return this.inner.read(); }
+  stats(): Promise<IpvsStats> { return this.inner.stats(); }
   async apply(ops: readonly IpvsOp[]): Promise<ApplyResult> {
     this.applies++;
     if (this.failing > 0) {
