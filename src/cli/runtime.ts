@@ -7,9 +7,10 @@ import { createProbeKit } from '../../checks/index.js';
 import type { Config } from '../config/types.js';
 import { systemClock } from '../core/clock.js';
 import { useCompactHeap } from '../core/heap.js';
-import { LvsError } from '../core/errors.js';
+import { LvsError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { Daemon } from '../daemon/daemon.js';
+import { IpvsadmDriver } from '../ipvs/ipvsadm-driver.js';
 import { MemoryIpvsDriver } from '../ipvs/memory-driver.js';
 import type { IpvsDriver } from '../ipvs/types.js';
 import { startApi, type ApiServer } from '../api/server.js';
@@ -45,8 +46,19 @@ export function driverFor(config: Config, log: Logger): IpvsDriver {
     case 'memory':
       return new MemoryIpvsDriver({ onChange: (command) => log.debug({ command }, 'memory ipvs change') });
     case 'ipvsadm':
-      throw new LvsError('LVSD_ERR_IPVS_DRIVER',
-        `${config.file}: ipvs.driver "ipvsadm" is not available in this version of lvsd yet; set ipvs.driver: memory`);
+      return new IpvsadmDriver({ timeoutMs: config.ipvs.commandTimeoutMs });
+  }
+}
+
+/**
+ * Start-up check: a driver that cannot read the table (ipvsadm missing, no IPVS in the kernel,
+ * no CAP_NET_ADMIN) stops `lvsd run` with the reason, instead of a daemon that only logs errors.
+ */
+async function checkDriver(driver: IpvsDriver): Promise<void> {
+  try {
+    await driver.read();
+  } catch (e) {
+    throw new LvsError('LVSD_ERR_IPVS_DRIVER', `the ${driver.name} IPVS driver cannot read the table: ${errorMessage(e)}`, {}, { cause: e });
   }
 }
 
@@ -54,6 +66,7 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
   const { log } = options;
   useCompactHeap();
   const driver = options.driver ?? driverFor(config, log);
+  await checkDriver(driver);
   const probes = createProbeKit({ warn: (message) => log.warn(message) });
   const daemon = new Daemon({
     config, clock: systemClock, random: Math.random, log, probes, driver,

@@ -16,7 +16,7 @@ import {
   type ParsedEndpoint, type RawCheck, type RawDefaults, type RawServiceHead, type RawTop,
 } from './schema.js';
 import type {
-  ApiConfig, Config, Endpoint, RealserverConfig, ResolvedCheck, ServiceConfig, ServiceProtocol,
+  ApiConfig, Config, Endpoint, Forward, RealserverConfig, ResolvedCheck, ServiceConfig, ServiceProtocol,
 } from './types.js';
 
 type Seg = string | number;
@@ -28,6 +28,8 @@ export const DEFAULTS = {
   apiSocket: '/run/lvsd/lvsd.sock',
   ipvsDriver: 'ipvsadm',
   resyncIntervalMs: 30_000,
+  drainBeforeRemoveMs: 300_000,
+  commandTimeoutMs: 10_000,
   stateDir: '/var/lib/lvsd',
   maxConcurrentProbes: 256,
   intervalMs: 5000,
@@ -361,6 +363,38 @@ function serviceRules(head: Part<RawServiceHead>, path: Path, problems: Problems
   }
 }
 
+interface FamilySeen {
+  first?: { readonly family: 4 | 6; readonly where: string };
+}
+
+/**
+ * What the kernel would silently change or refuse: DR and TUN send to the service's own port
+ * (ipvsadm rewrites any other), NAT and DR cannot cross address families (only TUN can), and a
+ * fwmark service has one family for all its realservers.
+ */
+function forwardRules(
+  rs: ParsedEndpoint, forward: Forward, protocol: ServiceProtocol, vip: ParsedEndpoint | undefined, families: FamilySeen,
+  path: Path, problems: Problems,
+): void {
+  const name = forward === 'route' ? 'route (DR)' : forward === 'tunnel' ? 'tunnel (TUN)' : 'masq (NAT)';
+  if (protocol !== 'fwmark' && vip !== undefined) {
+    if (forward !== 'masq' && rs.port !== undefined && vip.port !== undefined && rs.port !== vip.port) {
+      problems.at(path, `forward ${name} keeps the service port ${vip.port}: the kernel would ignore port ${rs.port}; omit the port or use forward: masq`);
+    }
+    if (forward !== 'tunnel' && rs.family !== vip.family) {
+      problems.at(path, `an IPv${rs.family} realserver in an IPv${vip.family} service needs forward: tunnel (${name} cannot cross address families)`);
+    }
+    return;
+  }
+  if (protocol === 'fwmark') {
+    const where = formatPath(path);
+    if (!families.first) families.first = { family: rs.family, where };
+    else if (families.first.family !== rs.family) {
+      problems.at(path, `IPv${rs.family} here but IPv${families.first.family} at ${families.first.where}: a fwmark service has one address family`);
+    }
+  }
+}
+
 /**
  * A realserver's check: merged over the service's, or fresh when it names another type.
  * `port` is undefined when the address was invalid (already reported).
@@ -417,6 +451,11 @@ function resolveService(raw: unknown, path: Path, defaults: Part<RawDefaults> | 
 
   const seen = new Map<string, number>();
   const realservers: RealserverConfig[] = [];
+  /** fwmark services: the address family of the first realserver (or sorry server) seen, and where */
+  const families: FamilySeen = {};
+  if (h.sorry_server !== undefined && known('sorry_server', 'address', 'forward')) {
+    forwardRules(h.sorry_server, h.forward ?? DEFAULTS.forward, protocol, h.address, families, [...path, 'sorry_server'], problems);
+  }
   parts.forEach((part, j) => {
     if (!part) return;
     const rs = part.data;
@@ -426,6 +465,9 @@ function resolveService(raw: unknown, path: Path, defaults: Part<RawDefaults> | 
     }
     const endpoint = port !== undefined && rs.address !== undefined ? endpointOf(rs.address, port) : undefined;
     const id = endpoint && idOf(endpoint);
+    if (rs.address !== undefined && known('address', 'forward') && !part.broken.has('forward')) {
+      forwardRules(rs.address, rs.forward ?? h.forward ?? DEFAULTS.forward, protocol, h.address, families, [...rsPath, 'address'], problems);
+    }
     if (id !== undefined) {
       const prev = seen.get(id);
       if (prev !== undefined) problems.at([...rsPath, 'address'], `duplicate realserver ${id} (also realservers[${prev}])`);
@@ -550,6 +592,9 @@ export function parseConfig(text: string, file: string): Config {
     ipvs: {
       driver: t.ipvs?.driver ?? DEFAULTS.ipvsDriver,
       resyncIntervalMs: t.ipvs?.resync_interval ?? DEFAULTS.resyncIntervalMs,
+      drainBeforeRemoveMs: t.ipvs?.drain_before_remove ?? DEFAULTS.drainBeforeRemoveMs,
+      cleanupOnExit: t.ipvs?.cleanup_on_exit ?? false,
+      commandTimeoutMs: t.ipvs?.command_timeout ?? DEFAULTS.commandTimeoutMs,
     },
     stateDir: t.state_dir ?? DEFAULTS.stateDir,
     maxConcurrentProbes: t.max_concurrent_probes ?? DEFAULTS.maxConcurrentProbes,

@@ -305,6 +305,12 @@ export const topSchema = z.strictObject({
     .strictObject({
       driver: z.enum(['ipvsadm', 'memory']).describe('ipvsadm (the kernel) | memory (in-process, for demos); default ipvsadm').optional(),
       resync_interval: duration('re-read the kernel table and repair drift this often; default 30s').optional(),
+      drain_before_remove: duration(
+        'a realserver in the kernel that the config no longer names keeps weight 0 until its active connections end, at most this long; 0s = remove at once; default 5m',
+        { minMs: 0 },
+      ).optional(),
+      cleanup_on_exit: z.boolean().describe('remove the configured services from the kernel when lvsd stops; default false (the table stays)').optional(),
+      command_timeout: duration('longest an ipvsadm call may take before it is killed (batches get 2s more per 1,000 lines); default 10s').optional(),
     })
     .describe('the IPVS driver')
     .optional(),

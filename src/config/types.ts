@@ -78,6 +78,12 @@ export interface ApiConfig {
 export interface IpvsConfig {
   readonly driver: 'ipvsadm' | 'memory';
   readonly resyncIntervalMs: number;
+  /** how long a realserver that left the config drains at weight 0 before removal (0 = at once) */
+  readonly drainBeforeRemoveMs: number;
+  /** delete the configured services from the kernel on stop */
+  readonly cleanupOnExit: boolean;
+  /** per ipvsadm call */
+  readonly commandTimeoutMs: number;
 }
 
 export interface Config {

@@ -5,17 +5,19 @@
  */
 import type { ProbeKit, ProbeResult } from '../../checks/types.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
+import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Config, RealserverConfig, ServiceConfig } from '../config/types.js';
 import { Reconciler, type ReconcileReport } from '../ipvs/reconciler.js';
-import type { IpvsDriver, IpvsTable } from '../ipvs/types.js';
+import { endpointKey, serviceKey, type IpvsDriver, type IpvsTable } from '../ipvs/types.js';
 import { Metrics, type RealserverGaugeRow } from '../metrics/metrics.js';
 import { ProbeScheduler, type CronStarter, type RunInfo, type ScheduledJob } from '../scheduler/scheduler.js';
 import { applyResult, checkPhase, initialHealth, type CheckPhase, type HealthState, type Transition } from '../state/realserver.js';
 import type { AdminState } from '../state/weight.js';
 import { checkSpecOf, probeJobKey } from './probe-jobs.js';
 import { buildStatus, type StatusSnapshot } from './status.js';
-import { buildWantedTable, type WantedResult } from './wanted-table.js';
+import { planLeaving, type LeavingDestination } from './leaving.js';
+import { buildWantedTable, virtualService, type WantedResult } from './wanted-table.js';
 
 export interface DaemonDeps {
   readonly config: Config;
@@ -67,7 +69,13 @@ export class Daemon {
   private readonly listeners = new Set<(e: DaemonEvent) => void>();
   private wanted: WantedResult | undefined;
   private table: IpvsTable | undefined;
-  private slowStartTimer: TimerHandle | undefined;
+  /** per managed service key, the destinations the config names (realservers, sorry server) */
+  private readonly configured = new Map<string, Set<string>>();
+  private readonly serviceNames = new Map<string, string>();
+  /** destinations leaving the config: since when ("serviceKey|destKey" → ms), and the last view */
+  private leavingSince = new Map<string, number>();
+  private leaving: readonly LeavingDestination[] = [];
+  private timedChange: TimerHandle | undefined;
   private readonly startedAt: number;
   private stopped = false;
 
@@ -77,6 +85,10 @@ export class Daemon {
     this.startedAt = deps.clock.now();
     const now = this.startedAt;
     for (const service of this.config.services) {
+      this.serviceNames.set(serviceKey(virtualService(service)), service.name);
+      this.configured.set(serviceKey(virtualService(service)), new Set([
+        ...service.realservers.map((r) => endpointKey(r.endpoint)), ...(service.sorryServer ? [endpointKey(service.sorryServer)] : []),
+      ]));
       const own: RealserverRecord[] = [];
       this.byService.set(service, own);
       for (const [index, rs] of service.realservers.entries()) {
@@ -94,6 +106,11 @@ export class Daemon {
     this.metrics = new Metrics({
       realservers: () => this.gaugeRows(),
       scheduler: () => this.scheduler.load,
+      ipvs: async () => {
+        const [table, stats] = await Promise.all([deps.driver.read(), deps.driver.stats()]);
+        return { table, stats };
+      },
+      serviceName: (key) => this.serviceNames.get(key),
     }, { defaultMetrics: deps.defaultMetrics ?? true });
     this.scheduler = new ProbeScheduler({
       clock: deps.clock, random: deps.random, maxConcurrent: this.config.maxConcurrentProbes,
@@ -103,7 +120,7 @@ export class Daemon {
     this.reconciler = new Reconciler({
       driver: deps.driver, clock: deps.clock, log: deps.log.child({ component: 'ipvs' }),
       resyncIntervalMs: this.config.ipvs.resyncIntervalMs,
-      wanted: () => this.computeWanted().table,
+      wanted: (actual) => this.computeWanted(actual).table,
       onReport: (r) => this.onReconciled(r),
     });
   }
@@ -118,15 +135,24 @@ export class Daemon {
     this.scheduler.sync(this.jobs());
   }
 
-  /** Stop probing and reconciling. The IPVS table is left as it is. */
+  /** Stop probing and reconciling. The IPVS table is left as it is, unless ipvs.cleanup_on_exit. */
   async close(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    this.slowStartTimer?.cancel();
+    this.timedChange?.cancel();
     await this.scheduler.close();
     await this.reconciler.close();
+    if (this.config.ipvs.cleanupOnExit) {
+      try {
+        const r = await this.reconciler.removeServices(this.config.services.map(virtualService));
+        for (const f of r.failures) this.deps.log.warn({ reason: f.message }, 'cleanup on exit: a service could not be removed');
+      } catch (err) {
+        this.deps.log.error({ err: errorMessage(err) }, 'cleanup on exit failed: the IPVS table is left as it is');
+      }
+    }
     this.deps.log.info('lvsd stopped');
   }
+
 
   onEvent(fn: (e: DaemonEvent) => void): () => void {
     this.listeners.add(fn);
@@ -136,8 +162,8 @@ export class Daemon {
   /** services, realservers, state, weight, last probe: what GET /status returns */
   status(): StatusSnapshot {
     return buildStatus({
-      config: this.config, records: this.records, wanted: this.wanted ?? this.computeWanted(),
-      table: this.table, lastReconcile: this.reconciler.lastReport, startedAt: this.startedAt,
+      config: this.config, records: this.records, wanted: this.wanted ?? this.baseWanted(this.deps.clock.now()),
+      table: this.table, lastReconcile: this.reconciler.lastReport, startedAt: this.startedAt, leaving: this.leaving,
       now: this.deps.clock.now(), driver: this.deps.driver.name, version: this.deps.version ?? '0.0.0',
     });
   }
@@ -206,23 +232,37 @@ export class Daemon {
     });
   }
 
-  private computeWanted(): WantedResult {
+  /**
+   * The wanted table. Given the kernel's table (a reconcile pass), destinations the config no
+   * longer names are added at weight 0 while they drain (see leaving.ts).
+   */
+  private computeWanted(actual: IpvsTable): WantedResult {
     const now = this.deps.clock.now();
-    const wanted = buildWantedTable(this.config.services.map((config) => ({
-      config,
-      realservers: this.byService.get(config) ?? [],
-    })), now);
+    const base = this.baseWanted(now);
+    const leaving = planLeaving({
+      wanted: base.table, actual, configured: this.configured, since: this.leavingSince, now,
+      drainMs: this.config.ipvs.drainBeforeRemoveMs,
+    });
+    this.leavingSince = leaving.since;
+    this.leaving = leaving.draining;
+    const wanted = { ...base, table: leaving.table };
     this.wanted = wanted;
-    this.armSlowStart(wanted.nextChangeAt);
+    const next = [base.nextChangeAt, leaving.nextCheckAt].filter((t): t is number => t !== undefined);
+    this.armTimedChange(next.length > 0 ? Math.min(...next) : undefined);
     return wanted;
   }
 
-  /** a reconcile when the next slow-start step is due */
-  private armSlowStart(at: number | undefined): void {
-    this.slowStartTimer?.cancel();
-    this.slowStartTimer = undefined;
+  /** from the realservers' states alone (no kernel view) */
+  private baseWanted(now: number): WantedResult {
+    return buildWantedTable(this.config.services.map((config) => ({ config, realservers: this.byService.get(config) ?? [] })), now);
+  }
+
+  /** a reconcile when the wanted table changes by itself: a slow-start step, a drain to check */
+  private armTimedChange(at: number | undefined): void {
+    this.timedChange?.cancel();
+    this.timedChange = undefined;
     if (at === undefined || this.stopped) return;
-    this.slowStartTimer = this.deps.clock.setTimeout(() => this.reconciler.request(), at - this.deps.clock.now());
+    this.timedChange = this.deps.clock.setTimeout(() => this.reconciler.request(), at - this.deps.clock.now());
   }
 
   private onReconciled(report: ReconcileReport): void {

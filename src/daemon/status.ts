@@ -8,6 +8,7 @@ import type { ReconcileReport } from '../ipvs/reconciler.js';
 import { endpointKey, serviceKey, type IpvsTable } from '../ipvs/types.js';
 import type { Health, HealthState } from '../state/realserver.js';
 import type { AdminState, WeightDecision } from '../state/weight.js';
+import type { LeavingDestination } from './leaving.js';
 import { virtualService, type WantedResult } from './wanted-table.js';
 
 /** The state an operator reads: health, or the admin override that trumps it. */
@@ -24,6 +25,9 @@ export interface RealserverStatus {
   readonly wanted_weight: number | null | 'keep';
   /** what the table held at the last read (null = absent) */
   readonly weight: number | null;
+  /** the kernel's connection counts at the last read (null = not in the table) */
+  readonly active_conns: number | null;
+  readonly inactive_conns: number | null;
   readonly forward: string;
   readonly check: { readonly type: string; readonly port: number; readonly interval_ms: number; readonly timeout_ms: number };
   readonly consecutive_ok: number;
@@ -46,6 +50,8 @@ export interface ServiceStatus {
   readonly up: number;
   readonly total: number;
   readonly realservers: readonly RealserverStatus[];
+  /** destinations the config no longer names, at weight 0 until their connections end */
+  readonly leaving: readonly { readonly address: string; readonly since: string; readonly active_conns: number }[];
 }
 
 export interface StatusSnapshot {
@@ -80,6 +86,7 @@ export interface StatusInput {
   readonly now: number;
   readonly driver: string;
   readonly version: string;
+  readonly leaving: readonly LeavingDestination[];
 }
 
 export function displayState(health: Health, admin: AdminState): DisplayState {
@@ -100,7 +107,8 @@ export function buildStatus(i: StatusInput): StatusSnapshot {
   const services = i.config.services.map((svc): ServiceStatus => {
     const records = byService.get(svc) ?? [];
     const decisions = i.wanted.decisions.get(svc.name);
-    const entry = i.table?.services.get(serviceKey(virtualService(svc)));
+    const key = serviceKey(virtualService(svc));
+    const entry = i.table?.services.get(key);
     const realservers = records.map((r): RealserverStatus => {
       const rs = svc.realservers[r.index]!;
       const dest = entry?.destinations.get(endpointKey(rs.endpoint));
@@ -112,6 +120,8 @@ export function buildStatus(i: StatusInput): StatusSnapshot {
         configured_weight: rs.weight,
         wanted_weight: wantedWeight(decisions?.realservers[r.index]),
         weight: dest ? dest.weight : null,
+        active_conns: dest ? dest.activeConns : null,
+        inactive_conns: dest ? dest.inactiveConns : null,
         forward: rs.forward,
         check: { type: rs.check.type, port: rs.check.port, interval_ms: rs.check.intervalMs, timeout_ms: rs.check.timeoutMs },
         consecutive_ok: r.health.okStreak,
@@ -134,6 +144,7 @@ export function buildStatus(i: StatusInput): StatusSnapshot {
       up: realservers.filter((r) => r.health === 'up').length,
       total: realservers.length,
       realservers,
+      leaving: i.leaving.filter((l) => l.serviceKey === key).map((l) => ({ address: l.destKey, since: iso(l.since), active_conns: l.activeConns })),
     };
   });
   const lr = i.lastReconcile;

@@ -27,10 +27,14 @@ export interface WantedResult {
 }
 
 export function virtualService(s: ServiceConfig): VirtualService {
+  // a fwmark service's family is its realservers' (the loader makes them agree)
+  const ipv6 = s.protocol === 'fwmark' && [...s.realservers.map((r) => r.endpoint), ...(s.sorryServer ? [s.sorryServer] : [])]
+    .some((e) => e.host.includes(':'));
   return {
     protocol: s.protocol,
     ...(s.endpoint ? { endpoint: s.endpoint } : {}),
     ...(s.fwmark !== undefined ? { fwmark: s.fwmark } : {}),
+    ...(ipv6 ? { ipv6 } : {}),
     scheduler: s.scheduler,
     ...(s.persistenceMs ? { persistenceSec: Math.max(1, Math.ceil(s.persistenceMs / 1000)) } : {}),
     ...(s.persistenceMs && s.persistenceNetmask ? { persistenceNetmask: s.persistenceNetmask } : {}),

@@ -12,7 +12,15 @@ import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { planOps } from './diff.js';
 import { opCommand } from './ipvsadm-format.js';
-import type { IpvsDriver, IpvsOp, IpvsTable, OpFailure, WantedTable } from './types.js';
+import {
+  endpointKey, serviceKey, type ApplyResult, type IpvsDriver, type IpvsOp, type IpvsTable, type OpFailure, type VirtualService,
+  type WantedTable,
+} from './types.js';
+
+/** what an op changes (not how): the same add planned again after a failed batch is the same op */
+function opIdentity(op: IpvsOp): string {
+  return 'dest' in op ? `${op.op} ${serviceKey(op.service)} ${endpointKey(op.dest.endpoint)}` : `${op.op} ${serviceKey(op.service)}`;
+}
 
 export interface ReconcileReport {
   readonly at: number;
@@ -20,6 +28,8 @@ export interface ReconcileReport {
   /** ops applied across all attempts of this pass */
   readonly applied: readonly IpvsOp[];
   readonly failures: readonly OpFailure[];
+  /** driver errors not tied to an op (ipvsadm -R's stderr) */
+  readonly errors: readonly string[];
   /** true when the table matched the wanted table at the end */
   readonly converged: boolean;
   /** the table as last read */
@@ -29,7 +39,8 @@ export interface ReconcileReport {
 
 export interface ReconcilerDeps {
   readonly driver: IpvsDriver;
-  readonly wanted: () => WantedTable;
+  /** the table lvsd wants, given what the kernel holds now (realservers leaving the config drain first) */
+  readonly wanted: (actual: IpvsTable) => WantedTable;
   readonly clock: Clock;
   readonly log: Logger;
   readonly resyncIntervalMs: number;
@@ -127,38 +138,54 @@ export class Reconciler {
     const t0 = clock.now();
     const applied: IpvsOp[] = [];
     let failures: readonly OpFailure[] = [];
+    const errors: string[] = [];
     let table: IpvsTable | undefined;
     let converged = false;
     let error: string | undefined;
     try {
       const attempts = this.deps.maxAttempts ?? 3;
       table = await driver.read();
-      for (let i = 0; i < attempts; i++) {
-        const ops = planOps(this.deps.wanted(), table);
-        if (ops.length === 0) {
-          converged = true;
-          break;
-        }
+      let ops = planOps(this.deps.wanted(table), table);
+      for (let i = 0; i < attempts && ops.length > 0; i++) {
         const result = await driver.apply(ops);
-        const failedSet = new Set(result.failures.map((f) => f.op));
-        for (const op of ops) if (!failedSet.has(op)) applied.push(op);
         failures = result.failures;
         for (const f of result.failures) log.warn({ command: opCommand(f.op), reason: f.message }, 'ipvs change failed');
+        for (const m of result.errors ?? []) log.warn({ reason: m }, 'ipvs batch reported an error');
+        errors.push(...(result.errors ?? []));
+        // verify: only a re-read says what took effect (ipvsadm -R carries on past failing lines)
         table = await driver.read();
+        const remaining = planOps(this.deps.wanted(table), table);
+        const missing = new Set(remaining.map(opIdentity));
+        for (const op of ops) if (!missing.has(opIdentity(op))) applied.push(op);
+        ops = remaining;
       }
-      if (!converged) converged = planOps(this.deps.wanted(), table).length === 0;
+      converged = ops.length === 0;
     } catch (e) {
       error = errorMessage(e);
       log.error({ err: error }, 'ipvs reconcile failed');
     }
     for (const op of applied) log.info({ command: opCommand(op) }, 'ipvs change');
     const report: ReconcileReport = {
-      at: t0, durationMs: clock.now() - t0, applied, failures, converged,
+      at: t0, durationMs: clock.now() - t0, applied, failures, errors, converged,
       ...(table ? { table } : {}), ...(error !== undefined ? { error } : {}),
     };
     this.last = report;
     this.deps.onReport?.(report);
     this.scheduleRetry(converged);
+  }
+
+  /**
+   * Delete the given services from the kernel (ipvs.cleanup_on_exit); call after close().
+   * Services not in the kernel are skipped; what the driver refuses is reported.
+   */
+  async removeServices(services: readonly VirtualService[]): Promise<ApplyResult> {
+    const table = await this.deps.driver.read();
+    const ops: IpvsOp[] = services
+      .filter((s) => table.services.has(serviceKey(s)))
+      .map((service) => ({ op: 'delete-service', service }));
+    const result = await this.deps.driver.apply(ops);
+    for (const op of ops) this.deps.log.info({ command: opCommand(op) }, 'ipvs change (cleanup on exit)');
+    return result;
   }
 
   /** backoff after a pass that did not converge: 0.5 s, 1 s, 2 s ... capped at the resync interval */

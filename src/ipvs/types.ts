@@ -71,6 +71,8 @@ export interface OpFailure {
 export interface ApplyResult {
   /** ops the driver knows failed; a driver that cannot tell reports none and the reconciler verifies */
   readonly failures: readonly OpFailure[];
+  /** error messages it could not tie to an op (ipvsadm -R's stderr) */
+  readonly errors?: readonly string[];
 }
 
 /** Totals since the entry was created (ipvsadm -Ln --stats). */

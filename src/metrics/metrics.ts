@@ -4,6 +4,7 @@
  * that leaves the config leaves the output with it; counters and histograms count events.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { registerIpvsMetrics, type IpvsSnapshot } from './ipvs-metrics.js';
 
 export interface RealserverGaugeRow {
   readonly service: string;
@@ -18,7 +19,14 @@ export interface RealserverGaugeRow {
 export interface MetricsSources {
   readonly realservers: () => Iterable<RealserverGaugeRow>;
   readonly scheduler: () => { readonly running: number; readonly queued: number };
+  /** the kernel's table and traffic statistics, read at scrape time; rejects when the read fails */
+  readonly ipvs?: () => Promise<IpvsSnapshot>;
+  /** lvsd's name of a managed service, by serviceKey() */
+  readonly serviceName?: (serviceKey: string) => string | undefined;
 }
+
+/** a scrape within this long of the last kernel read reuses it */
+const IPVS_CACHE_MS = 1000;
 
 const RS_LABELS = ['service', 'realserver', 'check'] as const;
 
@@ -33,6 +41,9 @@ export class Metrics {
   readonly ipvsChanges: Counter<'op'>;
   /** the realserver rows of the scrape in progress: built once, read by the three gauges */
   private scrapeRows: readonly RealserverGaugeRow[] | undefined;
+  /** the kernel view of the scrape in progress (undefined: the read failed) */
+  private scrapeIpvs: IpvsSnapshot | undefined;
+  private ipvsCache: { readonly at: number; readonly value: Promise<IpvsSnapshot | undefined> } | undefined;
 
   private readonly sources: MetricsSources;
 
@@ -97,6 +108,7 @@ export class Metrics {
         for (const r of rows()) configured.set(labels(r), r.configuredWeight);
       },
     });
+    if (sources.ipvs) registerIpvsMetrics(registry, () => this.scrapeIpvs, sources.serviceName ?? (() => undefined));
     const inflight = new Gauge({
       name: 'lvsd_probes_in_flight', help: 'Probes running now, and waiting for a concurrency slot.',
       labelNames: ['state'], registers: [registry],
@@ -109,13 +121,26 @@ export class Metrics {
   }
 
   async text(): Promise<string> {
+    const ipvs = await this.readIpvs();
     // prom-client calls every collect() synchronously inside metrics(), before its first await
     this.scrapeRows = [...this.sources.realservers()];
+    this.scrapeIpvs = ipvs;
     try {
       return await this.registry.metrics();
     } finally {
       this.scrapeRows = undefined;
+      this.scrapeIpvs = undefined;
     }
+  }
+
+  private readIpvs(): Promise<IpvsSnapshot | undefined> {
+    const read = this.sources.ipvs;
+    if (!read) return Promise.resolve(undefined);
+    const now = performance.now();
+    if (this.ipvsCache && now - this.ipvsCache.at < IPVS_CACHE_MS) return this.ipvsCache.value;
+    const value = read().catch(() => undefined);
+    this.ipvsCache = { at: now, value };
+    return value;
   }
 
   get contentType(): string {

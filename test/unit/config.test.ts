@@ -240,6 +240,48 @@ services:
     want: ['test.yaml:7:18: services[0].realservers[2].address: duplicate realserver 198.51.100.2:80 (also realservers[0])'],
   },
   {
+    name: 'DR and TUN realservers on another port than the service (the kernel would rewrite it)',
+    yaml: `services:
+  - name: web
+    address: 192.0.2.10:80
+    forward: route
+    sorry_server: 203.0.113.9:8080
+    realservers:
+      - address: 198.51.100.2
+      - address: 198.51.100.3:8080
+      - address: 198.51.100.4:8080
+        forward: masq
+      - address: 198.51.100.5:443
+        forward: tunnel
+`,
+    want: [
+      'test.yaml:5:19: services[0].sorry_server: forward route (DR) keeps the service port 80: the kernel would ignore port 8080; omit the port or use forward: masq',
+      'test.yaml:8:18: services[0].realservers[1].address: forward route (DR) keeps the service port 80: the kernel would ignore port 8080; omit the port or use forward: masq',
+      'test.yaml:11:18: services[0].realservers[3].address: forward tunnel (TUN) keeps the service port 80: the kernel would ignore port 443; omit the port or use forward: masq',
+    ],
+  },
+  {
+    name: 'address families: only TUN crosses them; a fwmark service has one',
+    yaml: `services:
+  - name: web
+    address: 192.0.2.10:80
+    realservers:
+      - address: "[2001:db8::2]:80"
+      - address: "[2001:db8::3]:80"
+        forward: tunnel
+  - name: marked
+    protocol: fwmark
+    fwmark: 3
+    realservers:
+      - address: 198.51.100.2
+      - address: "2001:db8::4"
+`,
+    want: [
+      'test.yaml:5:18: services[0].realservers[0].address: an IPv6 realserver in an IPv4 service needs forward: tunnel (masq (NAT) cannot cross address families)',
+      'test.yaml:13:18: services[1].realservers[1].address: IPv6 here but IPv4 at services[1].realservers[0].address: a fwmark service has one address family',
+    ],
+  },
+  {
     name: 'timeout longer than the interval',
     yaml: `services:
   - name: web
@@ -425,7 +467,7 @@ describe('parseConfig results', () => {
       file: FILE,
       node: { name: hostname() },
       api: { listen: { host: '127.0.0.1', port: 9410 }, socket: '/run/lvsd/lvsd.sock' },
-      ipvs: { driver: 'ipvsadm', resyncIntervalMs: 30_000 },
+      ipvs: { driver: 'ipvsadm', resyncIntervalMs: 30_000, drainBeforeRemoveMs: 300_000, cleanupOnExit: false, commandTimeoutMs: 10_000 },
       stateDir: '/var/lib/lvsd',
       maxConcurrentProbes: 256,
       services: [],
@@ -438,11 +480,11 @@ describe('parseConfig results', () => {
 
   it('turns api.listen and api.socket off with false', () => {
     const c = load(`api: { listen: false, socket: false, token_file: /etc/lvsd/token }
-ipvs: { driver: memory, resync_interval: 1m30s }
+ipvs: { driver: memory, resync_interval: 1m30s, drain_before_remove: 0s, cleanup_on_exit: true, command_timeout: 3s }
 services: []
 `);
     expect(c.api).toEqual({ listen: null, socket: null, tokenFile: '/etc/lvsd/token' });
-    expect(c.ipvs).toEqual({ driver: 'memory', resyncIntervalMs: 90_000 });
+    expect(c.ipvs).toEqual({ driver: 'memory', resyncIntervalMs: 90_000, drainBeforeRemoveMs: 0, cleanupOnExit: true, commandTimeoutMs: 3000 });
   });
 
   it('inherits defaults → service check → realserver check, with and without a type change', () => {
@@ -467,7 +509,7 @@ services:
       - address: 198.51.100.2
       - address: 198.51.100.3:8080
         initial_state: unknown
-        forward: tunnel
+        forward: masq
         check: { path: /status, rise: 1, tls_verify: false }
       - address: 198.51.100.4
         on_down: quiescent
@@ -491,7 +533,7 @@ services:
       type: 'http', path: '/status', method: 'GET', expectStatus: [200, 204], tlsVerify: false, freshConnection: false,
       intervalMs: 4000, timeoutMs: 3000, rise: 1, fall: 5, fastIntervalMs: 4000, downIntervalMs: 4000, port: 8080,
     });
-    expect(rs1?.forward).toBe('tunnel');
+    expect(rs1?.forward).toBe('masq');
     expect(rs1?.initialState).toBe('unknown');
     // another type: fresh from defaults, nothing of the service's http check
     expect(rs2?.check).toEqual({

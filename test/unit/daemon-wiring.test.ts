@@ -39,7 +39,8 @@ function start(yaml: string) {
   const kit = new ScriptedKit();
   const commands: string[] = [];
   const driver = new MemoryIpvsDriver({ onChange: (c) => commands.push(c) });
-  const config = parseConfig(`api: { listen: false, socket: false }\nipvs: { driver: memory, resync_interval: 60s }\n${yaml}`, 'wiring.yaml');
+  const ipvs = /^ipvs:/m.test(yaml) ? '' : 'ipvs: { driver: memory, resync_interval: 60s }\n';
+  const config = parseConfig(`api: { listen: false, socket: false }\n${ipvs}${yaml}`, 'wiring.yaml');
   daemon = new Daemon({ config, clock, random: () => 0, log: silentLogger(), probes: kit, driver, defaultMetrics: false });
   const weights = async (vip: string) => {
     const t = await driver.read();
@@ -178,5 +179,75 @@ services:
     expect(atDown - before).toBe(3);
     await clock.advance(10_000);
     expect(kit.calls.get('198.51.100.2:80')! - atDown).toBe(2);
+  });
+
+  it('drains a realserver the config no longer names: weight 0, removed when its connections end', async () => {
+    const { clock, driver, daemon: d, weights } = start(`
+ipvs: { driver: memory, drain_before_remove: 1m }
+defaults: { interval: 1s, timeout: 500ms, rise: 1, fall: 1 }
+services:
+  - name: web
+    address: 192.0.2.10:80
+    check: { type: tcp }
+    realservers: [{ address: 198.51.100.2:80 }]
+`);
+    const web = { protocol: 'tcp', endpoint: { host: '192.0.2.10', port: 80 }, scheduler: 'wlc' } as const;
+    const old = { endpoint: { host: '198.51.100.9', port: 80 }, forward: 'masq', weight: 5, upperThreshold: 0, lowerThreshold: 0 } as const;
+    const idle = { ...old, endpoint: { host: '198.51.100.8', port: 80 } };
+    await driver.apply([{ op: 'add-service', service: web }, { op: 'add-dest', service: web, dest: old }, { op: 'add-dest', service: web, dest: idle }]);
+    driver.setConns(web, old, { activeConns: 3 });
+    await d.start();
+    // the idle one goes at once; the busy one stays at weight 0 while connections remain
+    expect(await weights('192.0.2.10:80')).toEqual({ '198.51.100.9:80': 0 });
+    await clock.advance(500);
+    expect(await weights('192.0.2.10:80')).toEqual({ '198.51.100.2:80': 1, '198.51.100.9:80': 0 });
+    expect(d.status().services[0]!.leaving).toEqual([{ address: '198.51.100.9:80', since: new Date(0).toISOString(), active_conns: 3 }]);
+    await clock.advance(10_000);
+    expect(await weights('192.0.2.10:80')).toEqual({ '198.51.100.2:80': 1, '198.51.100.9:80': 0 });
+    driver.setConns(web, old, { activeConns: 0, inactiveConns: 4 });
+    await clock.advance(2000); // looked at again within LEAVING_POLL_MS
+    expect(await weights('192.0.2.10:80')).toEqual({ '198.51.100.2:80': 1 });
+    expect(d.status().services[0]!.leaving).toEqual([]);
+  });
+
+  it('removes a draining realserver when drain_before_remove has passed, connections or not', async () => {
+    const { clock, driver, daemon: d, weights } = start(`
+ipvs: { driver: memory, drain_before_remove: 30s }
+services:
+  - name: web
+    address: 192.0.2.10:80
+    check: { type: tcp, interval: 1s, timeout: 500ms }
+    realservers: []
+`);
+    const web = { protocol: 'tcp', endpoint: { host: '192.0.2.10', port: 80 }, scheduler: 'wlc' } as const;
+    const old = { endpoint: { host: '198.51.100.9', port: 80 }, forward: 'masq', weight: 5, upperThreshold: 0, lowerThreshold: 0 } as const;
+    await driver.apply([{ op: 'add-service', service: web }, { op: 'add-dest', service: web, dest: old }]);
+    driver.setConns(web, old, { activeConns: 7 });
+    await d.start();
+    await clock.advance(29_000);
+    expect(await weights('192.0.2.10:80')).toEqual({ '198.51.100.9:80': 0 });
+    await clock.advance(2000);
+    expect(await weights('192.0.2.10:80')).toEqual({});
+  });
+
+  it('leaves the table on stop, or removes its own services with cleanup_on_exit (never the others)', async () => {
+    const yaml = (cleanup: boolean) => `
+ipvs: { driver: memory, cleanup_on_exit: ${cleanup} }
+services:
+  - name: web
+    address: 192.0.2.10:80
+    check: { type: tcp, interval: 1s, timeout: 500ms, rise: 1 }
+    realservers: [{ address: 198.51.100.2:80 }]
+`;
+    const other = { protocol: 'udp', endpoint: { host: '192.0.2.53', port: 53 }, scheduler: 'rr' } as const;
+    for (const cleanup of [false, true]) {
+      const { clock, driver, daemon: d } = start(yaml(cleanup));
+      await driver.apply([{ op: 'add-service', service: other }]);
+      await d.start();
+      await clock.advance(1500);
+      expect([...(await driver.read()).services.keys()].sort()).toEqual(['tcp 192.0.2.10:80', 'udp 192.0.2.53:53']);
+      await d.close();
+      expect([...(await driver.read()).services.keys()].sort()).toEqual(cleanup ? ['udp 192.0.2.53:53'] : ['tcp 192.0.2.10:80', 'udp 192.0.2.53:53']);
+    }
   });
 });

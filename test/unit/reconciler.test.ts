@@ -126,4 +126,31 @@ describe('reconciler', () => {
     expect(await weights(mem)).toEqual(['198.51.100.2:80=7']);
     await r.close();
   });
+
+  it('verifies a batch that fails part-way without saying which line (ipvsadm -R) and retries only what is missing', async () => {
+    const clock = new FakeClock(0);
+    const mem = new MemoryIpvsDriver();
+    const seen: number[] = [];
+    // applies every op but those for .66, and reports the refusal unattributed, as ipvsadm -R does
+    const driver: IpvsDriver = {
+      name: 'batch', read: () => mem.read(), stats: () => mem.stats(), close: async () => {},
+      async apply(ops) {
+        seen.push(ops.length);
+        const ok = ops.filter((op) => !('dest' in op && op.dest.endpoint.host === '198.51.100.66'));
+        await mem.apply(ok);
+        return { failures: [], ...(ok.length < ops.length ? { errors: ['Memory allocation problem'] } : {}) };
+      },
+    };
+    const reports: ReconcileReport[] = [];
+    const wanted = wantedOf([d('198.51.100.2', 3), d('198.51.100.3', 2), d('198.51.100.66', 1)]);
+    const r = new Reconciler({ driver, clock, log: silentLogger(), resyncIntervalMs: 30_000, wanted: () => wanted, onReport: (x) => reports.push(x) });
+    await r.start();
+    expect(seen).toEqual([4, 1, 1]); // the batch, then only the missing op, up to maxAttempts
+    expect(reports[0]).toMatchObject({ converged: false, errors: ['Memory allocation problem', 'Memory allocation problem', 'Memory allocation problem'] });
+    expect(reports[0]!.applied.map((op) => op.op)).toEqual(['add-service', 'add-dest', 'add-dest']);
+    expect(await weights(mem)).toEqual(['198.51.100.2:80=3', '198.51.100.3:80=2']);
+    await clock.advance(500); // retried with backoff
+    expect(seen).toEqual([4, 1, 1, 1, 1, 1]);
+    await r.close();
+  });
 });

@@ -1,0 +1,131 @@
+/**
+ * The kernel's IPVS statistics as metrics, read fresh at scrape time (ipvsadm, cached for a
+ * second so bursts of scrapes cost one read). Label names follow node_exporter's `node_ipvs_*`:
+ * local_address, local_port, local_mark, proto (TCP, UDP, FWM) and, per realserver,
+ * remote_address, remote_port; plus `service`, lvsd's name for a service it manages ("" for
+ * the others, which are exported too). Service and backend totals are separate metrics, so a
+ * sum() over one never counts traffic twice.
+ */
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Endpoint } from '../config/types.js';
+import type { IpvsStats, IpvsTable, ServiceId, TrafficCounters } from '../ipvs/types.js';
+
+export interface IpvsSnapshot {
+  readonly table: IpvsTable;
+  readonly stats: IpvsStats;
+}
+
+const SERVICE_LABELS = ['service', 'proto', 'local_address', 'local_port', 'local_mark'] as const;
+const BACKEND_LABELS = [...SERVICE_LABELS, 'remote_address', 'remote_port'] as const;
+type ServiceLabels = Record<(typeof SERVICE_LABELS)[number], string>;
+type BackendLabels = Record<(typeof BACKEND_LABELS)[number], string>;
+
+function serviceLabels(s: ServiceId, name: string | undefined): ServiceLabels {
+  return {
+    service: name ?? '',
+    proto: s.protocol === 'fwmark' ? 'FWM' : s.protocol.toUpperCase(),
+    local_address: s.endpoint?.host ?? '',
+    local_port: s.endpoint ? String(s.endpoint.port) : '0',
+    local_mark: s.protocol === 'fwmark' ? String(s.fwmark ?? 0) : '',
+  };
+}
+
+function backendLabels(svc: ServiceLabels, e: Endpoint): BackendLabels {
+  return { ...svc, remote_address: e.host, remote_port: String(e.port) };
+}
+
+/** kernel counter → metric name suffix, and the direction label it needs */
+const TRAFFIC: readonly { key: keyof TrafficCounters; name: string; direction?: 'in' | 'out'; unit: string }[] = [
+  { key: 'connections', name: 'connections', unit: 'connections' },
+  { key: 'packetsIn', name: 'packets', direction: 'in', unit: 'packets' },
+  { key: 'packetsOut', name: 'packets', direction: 'out', unit: 'packets' },
+  { key: 'bytesIn', name: 'bytes', direction: 'in', unit: 'bytes' },
+  { key: 'bytesOut', name: 'bytes', direction: 'out', unit: 'bytes' },
+];
+
+/**
+ * Register the IPVS metrics. `snapshot()` gives the scrape's kernel view (undefined when the
+ * read failed: the series vanish and lvsd_ipvs_stats_up says 0); `serviceName` maps a
+ * serviceKey() to lvsd's service name.
+ */
+export function registerIpvsMetrics(
+  registry: Registry,
+  snapshot: () => IpvsSnapshot | undefined,
+  serviceName: (serviceKey: string) => string | undefined,
+): void {
+  new Gauge({
+    name: 'lvsd_ipvs_stats_up', help: '1 when the last read of the kernel\'s IPVS table and statistics worked, else 0.',
+    registers: [registry],
+    collect() {
+      this.set(snapshot() ? 1 : 0);
+    },
+  });
+  const conns = new Gauge({
+    name: 'lvsd_ipvs_connections', help: 'Connections the kernel tracks per realserver, by state (active: established; inactive: others, e.g. TIME_WAIT).',
+    labelNames: [...BACKEND_LABELS, 'state'], registers: [registry],
+    collect() {
+      conns.reset();
+      const snap = snapshot();
+      if (!snap) return;
+      for (const [key, entry] of snap.table.services) {
+        const svc = serviceLabels(entry.service, serviceName(key));
+        for (const d of entry.destinations.values()) {
+          const l = backendLabels(svc, d.endpoint);
+          conns.set({ ...l, state: 'active' }, d.activeConns);
+          conns.set({ ...l, state: 'inactive' }, d.inactiveConns);
+        }
+      }
+    },
+  });
+  const weight = new Gauge({
+    name: 'lvsd_ipvs_backend_weight', help: 'Weight of the realserver in the kernel\'s table (what IPVS schedules by).',
+    labelNames: BACKEND_LABELS, registers: [registry],
+    collect() {
+      weight.reset();
+      const snap = snapshot();
+      if (!snap) return;
+      for (const [key, entry] of snap.table.services) {
+        const svc = serviceLabels(entry.service, serviceName(key));
+        for (const d of entry.destinations.values()) weight.set(backendLabels(svc, d.endpoint), d.weight);
+      }
+    },
+  });
+
+  for (const level of ['service', 'backend'] as const) {
+    for (const kind of ['connections', 'packets', 'bytes'] as const) {
+      const rows = TRAFFIC.filter((t) => t.name === kind);
+      const labelNames = [...(level === 'service' ? SERVICE_LABELS : BACKEND_LABELS), ...(kind === 'connections' ? [] : ['direction'])];
+      const forEachRow = (emit: (labels: Record<string, string>, counters: TrafficCounters, rates: TrafficCounters) => void): void => {
+        const snap = snapshot();
+        if (!snap) return;
+        for (const [key, s] of snap.stats.services) {
+          const svc = serviceLabels(s.service, serviceName(key));
+          if (level === 'service') emit(svc, s.counters, s.rates);
+          else for (const d of s.destinations.values()) emit(backendLabels(svc, d.endpoint), d.counters, d.rates);
+        }
+      };
+      const total = new Counter({
+        name: `lvsd_ipvs_${level}_${kind}_total`,
+        help: `${kind === 'connections' ? 'Connections' : kind === 'packets' ? 'Packets' : 'Bytes'} through each ${level === 'service' ? 'virtual service' : 'realserver'} since the kernel created the entry.`,
+        labelNames, registers: [registry],
+        collect() {
+          total.reset();
+          forEachRow((labels, counters) => {
+            for (const r of rows) total.inc(r.direction ? { ...labels, direction: r.direction } : labels, counters[r.key]);
+          });
+        },
+      });
+      const rate = new Gauge({
+        name: `lvsd_ipvs_${level}_${kind === 'connections' ? 'connection' : kind === 'packets' ? 'packet' : 'byte'}_rate`,
+        help: `The kernel's estimate of ${rows[0]!.unit} per second through each ${level === 'service' ? 'virtual service' : 'realserver'} (refreshed every 2 s).`,
+        labelNames, registers: [registry],
+        collect() {
+          rate.reset();
+          forEachRow((labels, _counters, rates) => {
+            for (const r of rows) rate.set(r.direction ? { ...labels, direction: r.direction } : labels, rates[r.key]);
+          });
+        },
+      });
+    }
+  }
+}
