@@ -2,11 +2,21 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     environment: 'node',
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // the JSON report is what .ci/run turns into its closing "N passed, N failed" line
     reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
+    projects: [
+      {
+        extends: true,
+        test: { name: 'host', include: ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts'], sequence: { groupOrder: 0 } },
+      },
+      {
+        // the VM takes every core under qemu's emulation: run it after the timing-sensitive host tests
+        extends: true,
+        test: { name: 'vm', include: ['test/vm/**/*.test.ts'], sequence: { groupOrder: 1 } },
+      },
+    ],
   },
 });

@@ -1,0 +1,227 @@
+/**
+ * The IPVS scenarios, run inside the VM by one node process (node starts slowly under TCG):
+ * each records what it observed; test/vm/ipvs.test.ts on the host asserts on the records.
+ *
+ *   node dist/test/vm/guest/scenarios.js OUT.json
+ */
+import { writeFileSync } from 'node:fs';
+import { Lab, ipvsSave, ipvsTable, rsAddress, sh, startLvsd, weightsOf, type LvsdProcess } from './lab.js';
+
+const out = process.argv[2] ?? '/dev/stdout';
+const results: Record<string, { ok: boolean; data?: unknown; error?: string; ms: number }> = {};
+const API_PORT = 9410;
+
+function config(opts: { drainService?: string[]; cleanup?: boolean } = {}): string {
+  const drain = opts.drainService ?? [rsAddress(1), rsAddress(2)];
+  return `node: { name: vm }
+api: { listen: 127.0.0.1:${API_PORT}, socket: false }
+ipvs: { driver: ipvsadm, resync_interval: 3s, drain_before_remove: 60s, cleanup_on_exit: ${opts.cleanup ?? false} }
+state_dir: /tmp/lvsd-lab/state
+defaults: { interval: 500ms, timeout: 400ms, rise: 2, fall: 2 }
+services:
+  - name: web
+    address: 192.0.2.100:80
+    scheduler: wrr
+    check: { type: http, path: /healthz }
+    realservers:
+      - { address: "${rsAddress(1)}:8080", weight: 3 }
+      - { address: "${rsAddress(2)}:8080", weight: 2, on_down: remove }
+      - { address: "${rsAddress(3)}:8080", weight: 1 }
+  - name: sticky
+    address: 192.0.2.101:80
+    scheduler: rr
+    persistence: 60s
+    check: { type: http, path: /healthz }
+    realservers: [{ address: "${rsAddress(1)}:8080" }, { address: "${rsAddress(3)}:8080" }, { address: "${rsAddress(4)}:8080" }]
+  - name: marked
+    protocol: fwmark
+    fwmark: 7
+    scheduler: rr
+    check: { type: http, path: /healthz }
+    realservers: [{ address: "${rsAddress(1)}:8080" }, { address: "${rsAddress(3)}:8080" }, { address: "${rsAddress(4)}:8080" }]
+  - name: dr
+    address: 192.0.2.103:80
+    forward: route
+    scheduler: rr
+    check: { type: http, path: /healthz }
+    realservers: [{ address: "${rsAddress(1)}" }, { address: "${rsAddress(4)}" }]
+  - name: drain
+    address: 192.0.2.104:80
+    scheduler: rr
+    check: { type: tcp }
+    realservers: [${drain.map((a) => `{ address: "${a}:8080" }`).join(', ')}]
+  - name: sorry
+    address: 192.0.2.105:80
+    sorry_server: "${rsAddress(4)}:8080"
+    check: { type: http, path: /healthz }
+    realservers: [{ address: "${rsAddress(3)}:8080" }]
+`;
+}
+
+/** the kernel's view and the tail of every lvsd log, for a failed scenario's report */
+async function diagnose(): Promise<string> {
+  return sh('ipvsadm -Ln --exact --thresholds; ipvsadm -Lnc | head -20; for f in /tmp/lvsd-lab/*.log; do echo "== $f"; tail -n 25 "$f"; done').catch((e: unknown) => String(e));
+}
+
+async function scenario(name: string, fn: () => Promise<unknown>): Promise<void> {
+  const t0 = performance.now();
+  try {
+    const data = await fn();
+    results[name] = { ok: true, data, ms: Math.round(performance.now() - t0) };
+  } catch (e) {
+    const error = `${e instanceof Error ? e.stack ?? e.message : String(e)}\n--- at the failure:\n${await diagnose()}`;
+    results[name] = { ok: false, error, ms: Math.round(performance.now() - t0) };
+  }
+  process.stderr.write(`scenario ${name}: ${results[name]!.ok ? 'done' : 'FAILED'} in ${results[name]!.ms} ms\n`);
+}
+
+const count = (answers: string[]): Record<string, number> => {
+  const c: Record<string, number> = {};
+  for (const a of answers) c[a] = (c[a] ?? 0) + 1;
+  return c;
+};
+
+const WEB_ALL = { [`${rsAddress(1)}:8080`]: 3, [`${rsAddress(2)}:8080`]: 2, [`${rsAddress(3)}:8080`]: 1 };
+const UNMANAGED = '-A -t 192.0.2.200:80 -s rr\n-a -t 192.0.2.200:80 -r 198.51.100.99:80 -m -w 7\n';
+
+const lab = new Lab(4);
+let lvsd: LvsdProcess | undefined;
+try {
+  await lab.up();
+  // the director's VIPs; fwmark 7 marks traffic to 192.0.2.102 at the client link (tc: no iptables needed);
+  // DR realservers hold 192.0.2.103 on lo and must not answer ARP for it (the LVS "ARP problem")
+  await sh(`
+for v in 100 101 102 103 104 105; do ip addr add 192.0.2.$v/32 dev lo; done
+tc qdisc add dev c-veth ingress
+tc filter add dev c-veth ingress protocol ip u32 match ip dst 192.0.2.102/32 action skbedit mark 7
+for i in 1 4; do
+  ip netns exec rs$i sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
+  ip netns exec rs$i sysctl -qw net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2
+  ip -n rs$i addr add 192.0.2.103/32 dev lo
+done
+printf -- '${UNMANAGED.replaceAll('\n', '\\n')}' | ipvsadm -R
+`);
+
+  await scenario('start', async () => {
+    lvsd = await startLvsd('lvsd', config(), API_PORT);
+    const ms = await lab.waitFor(async () => JSON.stringify(await weightsOf('192.0.2.100:80')) === JSON.stringify(WEB_ALL), 30_000, 'web fully UP');
+    await lab.waitFor(async () => (await lvsd!.status()).services.every((s) => s.realservers.every((r) => r.state === 'UP')), 30_000, 'all UP');
+    return { msToFullTable: Math.round(ms), table: await ipvsSave() };
+  });
+
+  await scenario('nat-weights', async () => count(await lab.requests('http://192.0.2.100/', 60)));
+
+  await scenario('persistence', async () => ({
+    sticky: count(await lab.requests('http://192.0.2.101/', 20)),
+    // rr without persistence, for contrast: the same client spreads
+    spread: count(await lab.requests('http://192.0.2.104/', 20)),
+  }));
+
+  await scenario('fwmark', async () => count(await lab.requests('http://192.0.2.102/', 12)));
+
+  await scenario('dr', async () => {
+    const answers = count(await lab.requests('http://192.0.2.103/', 10, 'lan'));
+    const t = await ipvsTable();
+    return { answers, forward: [...(t.services.get('tcp 192.0.2.103:80')?.destinations.values() ?? [])].map((d) => d.forward) };
+  });
+
+  await scenario('fail-and-sorry', async () => {
+    // rs3 fails its check but still serves its site; rs2's web server dies (on_down: remove)
+    const during = lab.requests('http://192.0.2.100/', 40);
+    lab.failHealth(3);
+    await lab.stopHttpd(2, 8080);
+    const ms = await lab.waitFor(async () => {
+      const w = await weightsOf('192.0.2.100:80');
+      return JSON.stringify(w) === JSON.stringify({ [`${rsAddress(1)}:8080`]: 3, [`${rsAddress(3)}:8080`]: 0 });
+    }, 20_000, 'rs3 quiesced and rs2 removed');
+    await lab.waitFor(async () => JSON.stringify(await weightsOf('192.0.2.105:80')) === JSON.stringify({ [`${rsAddress(3)}:8080`]: 0, [`${rsAddress(4)}:8080`]: 1 }), 20_000, 'sorry server in');
+    const duringAnswers = count(await during);
+    const after = count(await lab.requests('http://192.0.2.100/', 30));
+    const sorry = count(await lab.requests('http://192.0.2.105/', 10));
+    return { msToKernel: Math.round(ms), during: duringAnswers, after, sorry, web: await weightsOf('192.0.2.100:80') };
+  });
+
+  await scenario('recovery', async () => {
+    lab.restoreHealth(3);
+    lab.startHttpd(2, 8080);
+    const ms = await lab.waitFor(async () => JSON.stringify(await weightsOf('192.0.2.100:80')) === JSON.stringify(WEB_ALL), 20_000, 'web back');
+    await lab.waitFor(async () => JSON.stringify(await weightsOf('192.0.2.105:80')) === JSON.stringify({ [`${rsAddress(3)}:8080`]: 1 }), 20_000, 'sorry server out');
+    return { msToKernel: Math.round(ms), answers: count(await lab.requests('http://192.0.2.100/', 30)), sorryVip: count(await lab.requests('http://192.0.2.105/', 6)) };
+  });
+
+  await scenario('drift', async () => {
+    await sh(`
+ipvsadm -e -t 192.0.2.100:80 -r ${rsAddress(1)}:8080 -m -w 9
+ipvsadm -d -t 192.0.2.100:80 -r ${rsAddress(2)}:8080
+ipvsadm -a -t 192.0.2.100:80 -r 198.51.100.77:8080 -m -w 5
+`);
+    const tampered = await weightsOf('192.0.2.100:80');
+    const ms = await lab.waitFor(async () => JSON.stringify(await weightsOf('192.0.2.100:80')) === JSON.stringify(WEB_ALL), 15_000, 'drift repaired', 250);
+    return { tampered, repairedInMs: Math.round(ms), resyncIntervalMs: 3000 };
+  });
+
+  await scenario('metrics', async () => {
+    await new Promise((r) => setTimeout(r, 2500)); // the kernel's estimator refreshes rates every 2 s
+    const text = await lvsd!.metrics();
+    return text.split('\n').filter((l) => l.startsWith('lvsd_ipvs_') && /service="web"|lvsd_ipvs_stats_up/.test(l));
+  });
+
+  await scenario('crash-and-adopt', async () => {
+    const before = await ipvsSave();
+    await lvsd!.kill();
+    lvsd = undefined;
+    const afterKill = await ipvsSave();
+    const seen = new Set<string>();
+    const watching = (async () => {
+      const t0 = performance.now();
+      while (performance.now() - t0 < 8000) {
+        seen.add(await ipvsSave());
+        await new Promise((r) => setTimeout(r, 150));
+      }
+    })();
+    lvsd = await startLvsd('lvsd-restarted', config(), API_PORT);
+    await lab.waitFor(async () => (await lvsd!.status()).services.every((s) => s.realservers.every((r) => r.state === 'UP')), 30_000, 'all UP again');
+    await watching;
+    const changes = (await lvsd.metrics()).split('\n').filter((l) => l.startsWith('lvsd_ipvs_changes_total'));
+    return { sameAfterKill: afterKill === before, tablesSeen: [...seen], before, changes };
+  });
+
+  await scenario('leaving-drains', async () => {
+    const hold = lab.holdConnection('192.0.2.104', 80);
+    let busy: string | undefined;
+    await lab.waitFor(async () => {
+      const d = [...((await ipvsTable()).services.get('tcp 192.0.2.104:80')?.destinations.values() ?? [])].find((x) => x.activeConns > 0);
+      busy = d && `${d.endpoint.host}`;
+      return busy !== undefined;
+    }, 20_000, 'an active connection');
+    const stopCode = await lvsd!.stop();
+    lvsd = undefined;
+    const afterStop = await ipvsSave();
+    const keep = [rsAddress(1), rsAddress(2)].filter((a) => a !== busy);
+    lvsd = await startLvsd('lvsd-shrunk', config({ drainService: keep }), API_PORT);
+    await lab.waitFor(async () => (await weightsOf('192.0.2.104:80'))?.[`${busy}:8080`] === 0, 15_000, 'the leaving realserver quiesced');
+    await new Promise((r) => setTimeout(r, 3000));
+    const whileActive = await weightsOf('192.0.2.104:80');
+    const status = (await lvsd.status()).services.find((s) => s.name === 'drain')?.leaving;
+    await hold.stop();
+    const ms = await lab.waitFor(async () => (await weightsOf('192.0.2.104:80'))?.[`${busy}:8080`] === undefined, 15_000, 'the leaving realserver removed');
+    return { busy: `${busy}:8080`, stopCode, afterStop, whileActive, status, removedMsAfterClose: Math.round(ms), final: await weightsOf('192.0.2.104:80') };
+  });
+
+  await scenario('cleanup-on-exit', async () => {
+    const beforeStop = await ipvsSave();
+    await lvsd!.stop();
+    lvsd = await startLvsd('lvsd-cleanup', config({ cleanup: true }), API_PORT);
+    await lab.waitFor(async () => (await lvsd!.status()).services.every((s) => s.realservers.every((r) => r.state === 'UP')), 30_000, 'all UP');
+    const code = await lvsd.stop();
+    lvsd = undefined;
+    return { code, beforeStop, after: await ipvsSave() };
+  });
+} catch (e) {
+  results.setup = { ok: false, error: e instanceof Error ? e.stack ?? e.message : String(e), ms: 0 };
+} finally {
+  await lvsd?.kill().catch(() => {});
+  await lab.down();
+  results.unmanaged = { ok: true, data: { expected: UNMANAGED }, ms: 0 };
+  writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+}
