@@ -262,7 +262,8 @@ export class Daemon {
     this.timedChange?.cancel();
     this.timedChange = undefined;
     if (at === undefined || this.stopped) return;
-    this.timedChange = this.deps.clock.setTimeout(() => this.reconciler.request(), at - this.deps.clock.now());
+    // fresh: a draining realserver's connection count is what this looks at
+    this.timedChange = this.deps.clock.setTimeout(() => this.reconciler.request({ fresh: true }), at - this.deps.clock.now());
   }
 
   private onReconciled(report: ReconcileReport): void {

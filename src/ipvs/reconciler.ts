@@ -63,6 +63,14 @@ export class Reconciler {
   private closed = false;
   private last: ReconcileReport | undefined;
   private lastPassAt = Number.NEGATIVE_INFINITY;
+  /**
+   * The table as the last pass verified it, while nothing says it may have changed since:
+   * a pass for a state change plans from it and skips the first read (one ipvsadm round trip
+   * less between a decision and the kernel). Resync, retry and start always read afresh, and
+   * the verify read after every apply catches anything the cache missed.
+   */
+  private verified: IpvsTable | undefined;
+  private freshRead = true;
   private requested = false;
 
   constructor(deps: ReconcilerDeps) {
@@ -76,12 +84,16 @@ export class Reconciler {
   /** Start: one pass now, then a resync every resyncIntervalMs. */
   start(): Promise<void> {
     this.armResync();
-    return this.runNow();
+    return this.runNow({ fresh: true });
   }
 
-  /** Ask for a pass soon; any number of calls in one tick make one pass. */
-  request(): void {
+  /**
+   * Ask for a pass soon; any number of calls in one tick make one pass. `fresh`: the kernel's
+   * table may have changed outside lvsd (connection counts, hand edits): read it first.
+   */
+  request(opts: { readonly fresh?: boolean } = {}): void {
     if (this.closed) return;
+    if (opts.fresh) this.freshRead = true;
     if (this.running) {
       // picked up when the running pass ends, still respecting minIntervalMs
       this.requested = true;
@@ -96,8 +108,9 @@ export class Reconciler {
   }
 
   /** Run a pass now (or, while one runs, one more right after it); resolves when the table has been handled. */
-  runNow(): Promise<void> {
+  runNow(opts: { readonly fresh?: boolean } = {}): Promise<void> {
     if (this.closed) return Promise.resolve();
+    if (opts.fresh) this.freshRead = true;
     this.dirty = true;
     this.running ??= this.loop().finally(() => {
       this.running = undefined;
@@ -128,7 +141,7 @@ export class Reconciler {
   private armResync(): void {
     if (this.closed || this.deps.resyncIntervalMs <= 0) return;
     this.resync = this.deps.clock.setTimeout(() => {
-      this.request();
+      this.request({ fresh: true });
       this.armResync();
     }, this.deps.resyncIntervalMs);
   }
@@ -144,7 +157,13 @@ export class Reconciler {
     let error: string | undefined;
     try {
       const attempts = this.deps.maxAttempts ?? 3;
-      table = await driver.read();
+      if (this.freshRead || !this.verified) {
+        this.freshRead = false;
+        table = await driver.read();
+      } else {
+        table = this.verified;
+      }
+      this.verified = undefined;
       let ops = planOps(this.deps.wanted(table), table);
       for (let i = 0; i < attempts && ops.length > 0; i++) {
         const result = await driver.apply(ops);
@@ -160,6 +179,7 @@ export class Reconciler {
         ops = remaining;
       }
       converged = ops.length === 0;
+      if (converged) this.verified = table;
     } catch (e) {
       error = errorMessage(e);
       log.error({ err: error }, 'ipvs reconcile failed');
@@ -200,6 +220,6 @@ export class Reconciler {
     const base = this.deps.retryBaseMs ?? 500;
     const cap = Math.max(base, this.deps.resyncIntervalMs);
     const delay = Math.min(cap, base * 2 ** (this.failuresInARow - 1));
-    this.retry = this.deps.clock.setTimeout(() => this.request(), delay);
+    this.retry = this.deps.clock.setTimeout(() => this.request({ fresh: true }), delay);
   }
 }

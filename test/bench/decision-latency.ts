@@ -1,7 +1,9 @@
 /**
- * Decision → table: the time from the probe result that decides a transition to the change
- * applied by the (memory) IPVS driver. 200 realservers on one loopback server that turns
- * unhealthy on cue; one sample per realserver transition.
+ * Decision → table: the time from the probe result that decides a transition (the daemon's
+ * transition event) to the driver's report that the change is applied (for ipvsadm: the call
+ * returned, so the kernel holds it). Realservers fail one at a time, each waiting for the
+ * previous change to land: the latency of a lone change, not of a storm. One loopback HTTP
+ * server answers for every 127.2.x.y realserver and fails the ones it is told to.
  */
 import { createServer } from 'node:http';
 import { createProbeKit } from '../../checks/index.js';
@@ -9,52 +11,104 @@ import { parseConfig } from '../../src/config/load.js';
 import { systemClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/log.js';
 import { Daemon } from '../../src/daemon/daemon.js';
-import { MemoryIpvsDriver } from '../../src/ipvs/memory-driver.js';
+import type { ApplyResult, IpvsDriver, IpvsOp } from '../../src/ipvs/types.js';
 
-export async function decisionLatency(n = 200): Promise<{ samples: number; p50Ms: number; p99Ms: number }> {
-  let healthy = true;
+export interface LatencyResult {
+  readonly driver: string;
+  readonly samples: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+}
+
+/** the driver, with a hook that sees every op once apply() has returned */
+function observed(inner: IpvsDriver, onApplied: (ops: readonly IpvsOp[]) => void): IpvsDriver {
+  return {
+    name: inner.name,
+    read: (s) => inner.read(s),
+    stats: (s) => inner.stats(s),
+    close: () => inner.close(),
+    async apply(ops, s): Promise<ApplyResult> {
+      const r = await inner.apply(ops, s);
+      onApplied(ops);
+      return r;
+    },
+  };
+}
+
+/**
+ * `hosts(i)`: the realservers' addresses; all must be local so the one server answers them
+ * (default 127.2.x.y; in the VM TEST-NET addresses on a dummy link: the kernel refuses
+ * loopback realservers in a NAT service).
+ */
+export async function decisionLatency(
+  driver: IpvsDriver, n = 30, hosts?: (i: number) => string, check = { interval: '200ms', timeout: '150ms' },
+): Promise<LatencyResult> {
+  const failing = new Set<string>();
   const server = createServer((req, res) => {
     req.resume();
-    res.writeHead(healthy ? 200 : 503).end();
+    res.writeHead(failing.has(req.socket.localAddress ?? '') ? 503 : 200).end();
   });
   await new Promise<void>((r) => server.listen(0, '0.0.0.0', () => r()));
   const port = (server.address() as { port: number }).port;
-  const rs = Array.from({ length: n }, (_, i) => `      - address: "127.2.${Math.floor(i / 250)}.${(i % 250) + 1}:${port}"`);
+  const host = hosts ?? ((i: number): string => `127.2.${Math.floor(i / 250)}.${(i % 250) + 1}`);
   const config = parseConfig([
     'api: { listen: false, socket: false }',
-    'ipvs: { driver: memory }',
-    'defaults: { interval: 200ms, timeout: 150ms, rise: 1, fall: 1 }',
+    `ipvs: { driver: ${driver.name === 'memory' ? 'memory' : 'ipvsadm'}, resync_interval: 60s }`,
+    `defaults: { interval: ${check.interval}, timeout: ${check.timeout}, rise: 1, fall: 1 }`,
     'services:',
     '  - name: web',
     '    address: 192.0.2.10:80',
+    '    forward: masq',
     '    check: { type: http }',
     '    realservers:',
-    ...rs,
+    ...Array.from({ length: n }, (_, i) => `      - address: "${host(i)}:${port}"`),
   ].join('\n'), '<bench>');
+
   const decided = new Map<string, number>();
   const samples: number[] = [];
-  const driver = new MemoryIpvsDriver({
-    onChange: (_cmd, op) => {
-      if (op.op !== 'edit-dest' || op.dest.weight !== 0) return;
+  let landed: ((id: string) => void) | undefined;
+  const watched = observed(driver, (ops) => {
+    const t = performance.now();
+    for (const op of ops) {
+      if (op.op !== 'edit-dest' || op.dest.weight !== 0) continue;
       const id = `${op.dest.endpoint.host}:${op.dest.endpoint.port}`;
-      const t = decided.get(id);
-      if (t !== undefined) samples.push(performance.now() - t);
-    },
+      const t0 = decided.get(id);
+      if (t0 !== undefined) samples.push(t - t0);
+      landed?.(id);
+    }
   });
   const kit = createProbeKit();
-  const daemon = new Daemon({ config, clock: systemClock, random: Math.random, log: silentLogger(), probes: kit, driver, defaultMetrics: false });
+  const daemon = new Daemon({ config, clock: systemClock, random: Math.random, log: silentLogger(), probes: kit, driver: watched, defaultMetrics: false });
   daemon.onEvent((e) => {
     if (e.type === 'transition' && e.to === 'down') decided.set(e.realserver, performance.now());
   });
-  await daemon.start();
-  await new Promise((r) => setTimeout(r, 600));
-  healthy = false;
-  await new Promise((r) => setTimeout(r, 800));
-  await daemon.close();
-  await kit.close();
-  server.closeAllConnections();
-  server.close();
+  try {
+    await daemon.start();
+    // everyone UP and in the table first (slow under emulation)
+    for (let t0 = performance.now(); ;) {
+      const t = await driver.read();
+      const dests = [...(t.services.values().next().value?.destinations.values() ?? [])];
+      if (dests.length === n && dests.every((d) => d.weight === 1)) break;
+      if (performance.now() - t0 > 60_000) throw new Error('realservers not all UP within 60 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (let i = 0; i < n; i++) {
+      const id = `${host(i)}:${port}`;
+      const done = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no change for ${id} within 10 s`)), 10_000);
+        landed = (x) => { if (x === id) { clearTimeout(timer); resolve(); } };
+      });
+      failing.add(host(i));
+      await done;
+    }
+  } finally {
+    await daemon.close();
+    await kit.close();
+    server.closeAllConnections();
+    server.close();
+  }
   samples.sort((a, b) => a - b);
-  const pct = (p: number) => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))] ?? NaN;
-  return { samples: samples.length, p50Ms: pct(0.5), p99Ms: pct(0.99) };
+  const pct = (p: number): number => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))] ?? NaN;
+  return { driver: driver.name, samples: samples.length, p50Ms: pct(0.5), p99Ms: pct(0.99), maxMs: samples.at(-1) ?? NaN };
 }

@@ -3,9 +3,11 @@
  * loopback targets served by one process), then decision → table latency. Each probe-load run
  * is a separate process so its CPU and RSS are the daemon's own. Nothing here asserts timings.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { MemoryIpvsDriver } from '../../src/ipvs/memory-driver.js';
+import { runGuestScript, vmAvailability } from '../vm/vm.js';
 import { decisionLatency } from './decision-latency.js';
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
@@ -36,6 +38,13 @@ function runLoad(n: number, port: number, type: string): Promise<LoadResult> {
   });
 }
 
+/** mean time to start ipvsadm here (no IPVS in this kernel: --version only), to compare with the VM */
+function hostExecMs(): number {
+  const t0 = performance.now();
+  for (let i = 0; i < 20; i++) execFileSync('ipvsadm', ['--version'], { stdio: 'ignore' });
+  return (performance.now() - t0) / 20;
+}
+
 const f = (x: number, d = 1): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
 
 const target = await startTarget();
@@ -45,10 +54,26 @@ try {
 } finally {
   target.stop();
 }
-const decision = await decisionLatency();
+const decision = await decisionLatency(new MemoryIpvsDriver(), 50);
+
+// the kernel part runs in the VM (test/vm/ipvs-vm) where this machine can boot it
+interface VmBench {
+  latency: { samples: number; p50Ms: number; p99Ms: number; maxMs: number };
+  changes: number; batchAddMs: number; batchErrors: string[]; destinationsInKernel: number;
+  reconcilePassMs: number; reconcileApplied: number; reconcileConverged: boolean;
+  perCallMs: number; perCallSample: number; perCallExtrapolatedMs: number; execMs: number;
+}
+let vm: VmBench | { skipped: string } | { failed: string };
+const availability = process.env.LVSD_BENCH_VM === '0' ? { ok: false as const, reason: 'LVSD_BENCH_VM=0' } : vmAvailability();
+if (!availability.ok) {
+  vm = { skipped: availability.reason };
+} else {
+  const r = await runGuestScript<VmBench>('dist/test/bench/vm-ipvs.js', [], 1200);
+  vm = r.result ?? { failed: `exit ${r.run.code}: ${r.run.stderr.slice(-2000)}` };
+}
 
 if (json) {
-  process.stdout.write(`${JSON.stringify({ probeEngine: results, decisionToTable: decision }, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify({ probeEngine: results, decisionToTable: decision, vm }, null, 2)}\n`);
 } else {
   const rows = [['realservers', 'check', 'interval', 'scheduled/s', 'achieved/s', 'on time (<=100ms)', 'lag p50', 'lag p99', 'lag max', 'ok %', 'CPU s', 'cores', 'peak RSS']];
   for (const r of results) {
@@ -60,5 +85,17 @@ if (json) {
   const w = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   process.stdout.write(`Probe engine: ${windowMs / 1000} s window after a 2-interval warm-up; daemon in its own process; one loopback HTTP server answers every 127.1.x.y\n`);
   for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(w[i]!)).join('  ')}\n`);
-  process.stdout.write(`\nDecision -> table (memory driver; ${decision.samples} realservers failing within one 200 ms interval, reconcile passes >= 20 ms apart): p50 ${f(decision.p50Ms, 2)} ms, p99 ${f(decision.p99Ms, 2)} ms over ${decision.samples} transitions\n`);
+  process.stdout.write(`\nDecision -> table, one change at a time (memory driver, host): p50 ${f(decision.p50Ms, 2)} ms, p99 ${f(decision.p99Ms, 2)} ms, max ${f(decision.maxMs, 2)} ms over ${decision.samples} transitions\n`);
+  if ('skipped' in vm) process.stdout.write(`\nIPVS in the VM: skipped (${vm.skipped})\n`);
+  else if ('failed' in vm) process.stdout.write(`\nIPVS in the VM: FAILED ${vm.failed}\n`);
+  else {
+    process.stdout.write('\nIPVS in the VM (qemu TCG: an emulated CPU, many times slower than hardware; process starts cost 50-170 ms):\n');
+    process.stdout.write(`  decision -> kernel, one change at a time (ipvsadm driver): p50 ${f(vm.latency.p50Ms, 1)} ms, p99 ${f(vm.latency.p99Ms, 1)} ms, max ${f(vm.latency.maxMs, 1)} ms over ${vm.latency.samples} transitions\n`);
+    process.stdout.write(`  ${vm.changes} realserver additions in one ipvsadm -R batch: ${f(vm.batchAddMs, 0)} ms (${vm.destinationsInKernel} in the kernel after, ${vm.batchErrors.length} errors)\n`);
+    process.stdout.write(`  reconcile pass re-weighting all ${vm.changes} (read, diff, one -R, verify read): ${f(vm.reconcilePassMs, 0)} ms, ${vm.reconcileApplied} applied, converged ${vm.reconcileConverged}\n`);
+    process.stdout.write(`  one ipvsadm call per change: ${f(vm.perCallMs, 1)} ms each (sample of ${vm.perCallSample}), ${f(vm.perCallExtrapolatedMs / 1000, 0)} s for ${vm.changes}: ${f(vm.perCallExtrapolatedMs / vm.reconcilePassMs, 0)}x the batch pass\n`);
+    const hostExec = hostExecMs();
+    process.stdout.write(`  one process start (ipvsadm --version): ${f(vm.execMs, 1)} ms in the VM, ${f(hostExec, 2)} ms on this host (${f(vm.execMs / hostExec, 0)}x);`
+      + ` the decision -> kernel p99 scaled by that: ~${f(vm.latency.p99Ms * hostExec / vm.execMs, 1)} ms (an estimate, not a measurement)\n`);
+  }
 }

@@ -153,4 +153,18 @@ describe('reconciler', () => {
     expect(seen).toEqual([4, 1, 1, 1, 1, 1]);
     await r.close();
   });
+
+  it('plans a state change from the table it last verified (one read, after the apply); resync reads afresh', async () => {
+    const { clock, driver, r, setWanted, mem } = setup(0, 10_000);
+    await r.start();
+    expect(driver.reads).toBe(2); // the start read, and the verify read after creating the table
+    setWanted(wantedOf([d('198.51.100.2', 0)]));
+    r.request();
+    await clock.advance(20);
+    expect(driver.reads).toBe(3); // verify only
+    expect(await weights(mem)).toEqual(['198.51.100.2:80=0']);
+    await clock.advance(10_000); // resync: a fresh read finds nothing to do
+    expect(driver.reads).toBe(4);
+    await r.close();
+  });
 });
