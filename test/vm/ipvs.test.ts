@@ -6,6 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { SCHEDULERS } from '../../src/config/types.js';
 import { skipUnless } from '../support/env.js';
 import { ROOT, runGuestScript, vmAvailability, type VmRun } from './vm.js';
 
@@ -36,7 +37,21 @@ describe.skipIf(skipUnless(availability.ok, availability.ok ? '' : `IPVS VM: ${a
     return o.data;
   }
 
-  it('builds the table from the config and spreads NAT traffic by weight (3:2:1)', () => {
+  it('creates what the config describes: every scheduler, tcp/udp/fwmark, persistence with netmask, NAT/DR/TUN, thresholds', () => {
+    const { table, thresholds, schedulers } = data('start');
+    // what the LVS article and keepalived use; twos only where the kernel has it (6.2+)
+    expect(schedulers).toEqual(expect.arrayContaining(['rr', 'wrr', 'lc', 'wlc', 'sh', 'mh', 'sed', 'nq', 'lblc', 'lblcr', 'dh', 'fo', 'ovf']));
+    for (const name of schedulers as string[]) expect(table).toContain(`-A -t 192.0.2.${150 + SCHEDULERS.indexOf(name as never)}:80 -s ${name}\n`);
+    expect(table).toContain('-A -u 192.0.2.107:53 -s wlc\n-a -u 192.0.2.107:53 -r 198.51.100.11:53 -m -w 1\n');
+    expect(table).toContain('-A -f 7 -s rr\n');
+    expect(table).toContain('-A -t 192.0.2.101:80 -s rr -p 60 -M 255.255.255.0\n');
+    expect(table).toContain('-a -t 192.0.2.106:80 -r 198.51.100.14:80 -i -w 1');
+    expect(table).toContain('-a -t 192.0.2.106:80 -r 198.51.100.11:80 -g -w 1');
+    expect(table).toContain('-a -t 192.0.2.103:80 -r 198.51.100.11:80 -g -w 1');
+    expect(thresholds).toEqual([1000, 500]);
+  });
+
+  it('spreads NAT traffic by weight (3:2:1)', () => {
     expect(data('start').table).toContain('-A -t 192.0.2.100:80 -s wrr\n-a -t 192.0.2.100:80 -r 198.51.100.11:8080 -m -w 3\n');
     const c = data('nat-weights');
     expect(c.fail).toBeUndefined();

@@ -3,12 +3,19 @@
  * test/vm/ipvs-vm (qemu, Debian's kernel with IPVS, the host's filesystem shared read-only).
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** the repository: the nearest folder above this file with a package.json (from test/ or dist/test/) */
+function findRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+}
+
+export const ROOT = findRoot();
 export const IPVS_VM = path.join(ROOT, 'test/vm/ipvs-vm');
 
 /** ok, or why not: root, qemu and friends (ipvs-vm --check lists missing packages) */

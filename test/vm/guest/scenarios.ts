@@ -4,12 +4,20 @@
  *
  *   node dist/test/vm/guest/scenarios.js OUT.json
  */
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { SCHEDULERS } from '../../../src/config/types.js';
 import { Lab, ipvsSave, ipvsTable, rsAddress, sh, startLvsd, weightsOf, type LvsdProcess } from './lab.js';
 
 const out = process.argv[2] ?? '/dev/stdout';
 const results: Record<string, { ok: boolean; data?: unknown; error?: string; ms: number }> = {};
 const API_PORT = 9410;
+
+/** the schedulers this kernel offers (Debian's 6.1 has no twos, added in 6.2) */
+const OFFERED = new Set(
+  readdirSync(`/lib/modules/${release()}/kernel/net/netfilter/ipvs`).map((f) => /^ip_vs_(\w+)\.ko/.exec(f)?.[1]).filter((x) => x !== undefined),
+);
+const SCHEDULERS_HERE = SCHEDULERS.filter((s) => OFFERED.has(s));
 
 function config(opts: { drainService?: string[]; cleanup?: boolean } = {}): string {
   const drain = opts.drainService ?? [rsAddress(1), rsAddress(2)];
@@ -26,11 +34,12 @@ services:
     realservers:
       - { address: "${rsAddress(1)}:8080", weight: 3 }
       - { address: "${rsAddress(2)}:8080", weight: 2, on_down: remove }
-      - { address: "${rsAddress(3)}:8080", weight: 1 }
+      - { address: "${rsAddress(3)}:8080", weight: 1, upper_threshold: 1000, lower_threshold: 500 }
   - name: sticky
     address: 192.0.2.101:80
     scheduler: rr
     persistence: 60s
+    persistence_netmask: 255.255.255.0
     check: { type: http, path: /healthz }
     realservers: [{ address: "${rsAddress(1)}:8080" }, { address: "${rsAddress(3)}:8080" }, { address: "${rsAddress(4)}:8080" }]
   - name: marked
@@ -55,7 +64,22 @@ services:
     sorry_server: "${rsAddress(4)}:8080"
     check: { type: http, path: /healthz }
     realservers: [{ address: "${rsAddress(3)}:8080" }]
-`;
+  - name: tun
+    address: 192.0.2.106:80
+    forward: tunnel
+    check: { type: http, path: /healthz }
+    realservers: [{ address: "${rsAddress(4)}" }, { address: "${rsAddress(1)}", forward: route }]
+  - name: dns
+    protocol: udp
+    address: 192.0.2.107:53
+    check: { type: tcp, port: 8080 }
+    realservers: [{ address: "${rsAddress(1)}" }]
+${SCHEDULERS_HERE.map((name) => `  - name: sched-${name}
+    address: 192.0.2.${150 + SCHEDULERS.indexOf(name)}:80
+    scheduler: ${name}
+    check: { type: tcp }
+    realservers: [{ address: "${rsAddress(1)}:8080" }]
+`).join('')}`;
 }
 
 /** the kernel's view and the tail of every lvsd log, for a failed scenario's report */
@@ -104,9 +128,14 @@ printf -- '${UNMANAGED.replaceAll('\n', '\\n')}' | ipvsadm -R
 
   await scenario('start', async () => {
     lvsd = await startLvsd('lvsd', config(), API_PORT);
+    await lab.waitFor(async () => (await ipvsSave()).includes('-A -t 192.0.2.107:53') || (await ipvsSave()).includes('-A -u 192.0.2.107:53'), 30_000, 'every service created');
     const ms = await lab.waitFor(async () => JSON.stringify(await weightsOf('192.0.2.100:80')) === JSON.stringify(WEB_ALL), 30_000, 'web fully UP');
     await lab.waitFor(async () => (await lvsd!.status()).services.every((s) => s.realservers.every((r) => r.state === 'UP')), 30_000, 'all UP');
-    return { msToFullTable: Math.round(ms), table: await ipvsSave() };
+    const web = (await ipvsTable()).services.get('tcp 192.0.2.100:80')?.destinations.get(`${rsAddress(3)}:8080`);
+    return {
+      msToFullTable: Math.round(ms), table: await ipvsSave(), thresholds: [web?.upperThreshold, web?.lowerThreshold],
+      schedulers: SCHEDULERS_HERE,
+    };
   });
 
   await scenario('nat-weights', async () => count(await lab.requests('http://192.0.2.100/', 60)));
