@@ -2,29 +2,16 @@
  * icmp: echo requests through the kit's pinger — batched fping, or the system ping when
  * fping is absent. At least one reply = ok.
  */
-import { accessSync, constants } from 'node:fs';
-import path from 'node:path';
 import { FpingBatcher } from './fping.js';
 import type { PingReply, PingRequest, Pinger } from './ping-types.js';
 import { SystemPinger } from './ping.js';
+import { findProgram } from '../src/core/find-program.js';
 import { error, fail, ok, runAttempt } from './result.js';
 import type { Probe, ProbeContext, ProbeKitOptions, ProbeResult, ProbeTarget } from './types.js';
 
-const FPING_DIRS = ['/usr/bin', '/usr/sbin', '/bin', '/sbin', '/usr/local/bin', '/usr/local/sbin'];
-
 /** fping on PATH or in the usual places, else null. */
 export function findFping(envPath = process.env.PATH ?? ''): string | null {
-  const dirs = [...envPath.split(path.delimiter).filter((d) => d !== ''), ...FPING_DIRS];
-  for (const dir of dirs) {
-    const candidate = path.join(dir, 'fping');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return null;
+  return findProgram('fping', envPath) ?? null;
 }
 
 /** fping while it works; the system ping (with one warning) from the moment it does not. */

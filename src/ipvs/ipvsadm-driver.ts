@@ -11,9 +11,8 @@
  *
  * argv only, never a shell; every call has a timeout and is killed when it passes.
  */
-import { accessSync, constants } from 'node:fs';
-import path from 'node:path';
 import { IpvsError } from '../core/errors.js';
+import { findProgram } from '../core/find-program.js';
 import { CommandError, runCommand, type CommandResult } from '../core/run-command.js';
 import { opArgv } from './ipvsadm-format.js';
 import { IpvsadmParseError, parseStats, parseTable } from './ipvsadm-parse.js';
@@ -42,16 +41,7 @@ export interface IpvsadmDriverOptions {
 
 /** ipvsadm on PATH or in the sbin directories, else undefined. */
 export function findIpvsadm(envPath = process.env.PATH ?? ''): string | undefined {
-  for (const dir of [...envPath.split(path.delimiter).filter(Boolean), '/usr/sbin', '/sbin']) {
-    const candidate = path.join(dir, 'ipvsadm');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // keep looking
-    }
-  }
-  return undefined;
+  return findProgram('ipvsadm', envPath);
 }
 
 export class IpvsadmDriver implements IpvsDriver {

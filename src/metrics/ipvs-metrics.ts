@@ -8,7 +8,7 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Endpoint } from '../config/types.js';
-import type { IpvsStats, IpvsTable, ServiceId, TrafficCounters } from '../ipvs/types.js';
+import type { ActualDestination, IpvsStats, IpvsTable, ServiceId, TrafficCounters } from '../ipvs/types.js';
 
 export interface IpvsSnapshot {
   readonly table: IpvsTable;
@@ -53,6 +53,15 @@ export function registerIpvsMetrics(
   snapshot: () => IpvsSnapshot | undefined,
   serviceName: (serviceKey: string) => string | undefined,
 ): void {
+  /** every realserver of the scrape's table, with its labels */
+  const forEachDestination = (fn: (labels: BackendLabels, d: ActualDestination) => void): void => {
+    const snap = snapshot();
+    if (!snap) return;
+    for (const [key, entry] of snap.table.services) {
+      const svc = serviceLabels(entry.service, serviceName(key));
+      for (const d of entry.destinations.values()) fn(backendLabels(svc, d.endpoint), d);
+    }
+  };
   new Gauge({
     name: 'lvsd_ipvs_stats_up', help: '1 when the last read of the kernel\'s IPVS table and statistics worked, else 0.',
     registers: [registry],
@@ -65,16 +74,10 @@ export function registerIpvsMetrics(
     labelNames: [...BACKEND_LABELS, 'state'], registers: [registry],
     collect() {
       conns.reset();
-      const snap = snapshot();
-      if (!snap) return;
-      for (const [key, entry] of snap.table.services) {
-        const svc = serviceLabels(entry.service, serviceName(key));
-        for (const d of entry.destinations.values()) {
-          const l = backendLabels(svc, d.endpoint);
-          conns.set({ ...l, state: 'active' }, d.activeConns);
-          conns.set({ ...l, state: 'inactive' }, d.inactiveConns);
-        }
-      }
+      forEachDestination((l, d) => {
+        conns.set({ ...l, state: 'active' }, d.activeConns);
+        conns.set({ ...l, state: 'inactive' }, d.inactiveConns);
+      });
     },
   });
   const weight = new Gauge({
@@ -82,12 +85,7 @@ export function registerIpvsMetrics(
     labelNames: BACKEND_LABELS, registers: [registry],
     collect() {
       weight.reset();
-      const snap = snapshot();
-      if (!snap) return;
-      for (const [key, entry] of snap.table.services) {
-        const svc = serviceLabels(entry.service, serviceName(key));
-        for (const d of entry.destinations.values()) weight.set(backendLabels(svc, d.endpoint), d.weight);
-      }
+      forEachDestination((l, d) => weight.set(l, d.weight));
     },
   });
 

@@ -3,7 +3,7 @@
  * printed reason); with LVSD_REQUIRE_INTEGRATION=1 (CI) it fails instead.
  */
 import { accessSync, constants } from 'node:fs';
-import path from 'node:path';
+import { findProgram } from '../../src/core/find-program.js';
 import { describe, it } from 'vitest';
 
 export function integrationRequired(): boolean {
@@ -31,17 +31,15 @@ export function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
 
-/** An executable on PATH (or an absolute path), else null. */
+/** An executable on PATH or in the system directories (or an absolute path), else null. */
 export function which(name: string): string | null {
-  const dirs = name.includes('/') ? [''] : (process.env.PATH ?? '').split(path.delimiter).concat(['/usr/sbin', '/sbin']);
-  for (const dir of dirs) {
-    const p = dir === '' ? name : path.join(dir, name);
+  if (name.includes('/')) {
     try {
-      accessSync(p, constants.X_OK);
-      return p;
+      accessSync(name, constants.X_OK);
+      return name;
     } catch {
-      // keep looking
+      return null;
     }
   }
-  return null;
+  return findProgram(name) ?? null;
 }

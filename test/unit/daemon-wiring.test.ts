@@ -250,4 +250,29 @@ services:
       expect([...(await driver.read()).services.keys()].sort()).toEqual(cleanup ? ['udp 192.0.2.53:53'] : ['tcp 192.0.2.10:80', 'udp 192.0.2.53:53']);
     }
   });
+
+  it('exports the kernel table as lvsd_ipvs_* metrics with node_exporter label names, managed or not', async () => {
+    const { clock, driver, daemon: d } = start(`
+defaults: { interval: 1s, timeout: 500ms, rise: 1, fall: 1 }
+services:
+  - name: web
+    address: 192.0.2.10:80
+    check: { type: tcp }
+    realservers: [{ address: 198.51.100.2:80, weight: 3 }]
+`);
+    const other = { protocol: 'fwmark', fwmark: 5, scheduler: 'rr' } as const;
+    await driver.apply([{ op: 'add-service', service: other }, { op: 'add-dest', service: other, dest: { endpoint: { host: '198.51.100.9', port: 0 }, forward: 'route', weight: 2, upperThreshold: 0, lowerThreshold: 0 } }]);
+    await d.start();
+    await clock.advance(100);
+    driver.setConns({ protocol: 'tcp', endpoint: { host: '192.0.2.10', port: 80 }, scheduler: 'wlc' }, { endpoint: { host: '198.51.100.2', port: 80 } }, { activeConns: 4, inactiveConns: 9 });
+    const text = await d.metrics.text();
+    const web = 'service="web",proto="TCP",local_address="192.0.2.10",local_port="80",local_mark=""';
+    expect(text).toContain(`lvsd_ipvs_connections{${web},remote_address="198.51.100.2",remote_port="80",state="active"} 4`);
+    expect(text).toContain(`lvsd_ipvs_connections{${web},remote_address="198.51.100.2",remote_port="80",state="inactive"} 9`);
+    expect(text).toContain(`lvsd_ipvs_backend_weight{${web},remote_address="198.51.100.2",remote_port="80"} 3`);
+    expect(text).toContain(`lvsd_ipvs_service_connections_total{${web}} 0`);
+    expect(text).toContain(`lvsd_ipvs_service_bytes_total{${web},direction="in"} 0`);
+    expect(text).toContain('lvsd_ipvs_backend_weight{service="",proto="FWM",local_address="",local_port="0",local_mark="5",remote_address="198.51.100.9",remote_port="0"} 2');
+    expect(text).toContain('lvsd_ipvs_stats_up 1');
+  });
 });
