@@ -11,12 +11,12 @@ import type { CheckSpec, CheckType } from '../../checks/types.js';
 import { ConfigError, errorMessage, type ConfigProblem } from '../core/errors.js';
 import { formatDuration } from './duration.js';
 import {
-  CHECK_TYPE_KEYS, CHECK_TYPES, COMMON_CHECK_KEYS, UNSUPPORTED_KEYS, defaultsSchema, issueMessage, parseEndpoint,
+  CHECK_TYPE_KEYS, CHECK_TYPES, COMMON_CHECK_KEYS, UNSUPPORTED_FAILOVER_KEYS, UNSUPPORTED_KEYS, defaultsSchema, issueMessage, parseEndpoint,
   realserverSchema, serviceHeadSchema, show, topSchema,
   type ParsedEndpoint, type RawCheck, type RawDefaults, type RawServiceHead, type RawTop,
 } from './schema.js';
 import type {
-  ApiConfig, Config, Endpoint, Forward, RealserverConfig, ResolvedCheck, ServiceConfig, ServiceProtocol,
+  ApiConfig, Config, Endpoint, FailoverConfig, Forward, RealserverConfig, ResolvedCheck, ServiceConfig, ServiceProtocol,
 } from './types.js';
 
 type Seg = string | number;
@@ -569,7 +569,14 @@ export function parseConfig(text: string, file: string): Config {
   for (const key of UNSUPPORTED_KEYS) {
     if (key in raw) problems.at([key], 'not supported by this version of lvsd yet', true);
   }
-  const top = parsePart(topSchema, without(raw, ['services', ...UNSUPPORTED_KEYS]), [], problems, ['services', ...UNSUPPORTED_KEYS]);
+  let topRaw = without(raw, ['services', ...UNSUPPORTED_KEYS]);
+  if (isRecord(raw.failover)) {
+    for (const key of UNSUPPORTED_FAILOVER_KEYS) {
+      if (key in raw.failover) problems.at(['failover', key], 'not supported by this version of lvsd yet', true);
+    }
+    topRaw = { ...topRaw, failover: without(raw.failover, [...UNSUPPORTED_FAILOVER_KEYS]) };
+  }
+  const top = parsePart(topSchema, topRaw, [], problems, ['services', ...UNSUPPORTED_KEYS]);
   // Parsed again quietly (topSchema reported its problems) to hand the services what is valid.
   const defaults = parsePart(defaultsSchema, raw.defaults ?? {}, ['defaults'], undefined);
 
@@ -583,6 +590,7 @@ export function parseConfig(text: string, file: string): Config {
     });
     crossServiceRules(raw.services, problems);
   }
+  const failover = top?.data.failover && failoverConfig(top.data.failover, services, problems);
   if (problems.count > 0 || !top) throw new ConfigError(problems.sorted());
   const t = top.data;
   return {
@@ -599,6 +607,38 @@ export function parseConfig(text: string, file: string): Config {
     stateDir: t.state_dir ?? DEFAULTS.stateDir,
     maxConcurrentProbes: t.max_concurrent_probes ?? DEFAULTS.maxConcurrentProbes,
     services,
+    ...(failover ? { failover } : {}),
+  };
+}
+
+/** failover: the rules that need more than one key (interval per version, tracked services). */
+function failoverConfig(f: NonNullable<RawTop['failover']>, services: readonly ServiceConfig[], problems: Problems): FailoverConfig | undefined {
+  const before = problems.count;
+  const version = f.version ?? 3;
+  const interval = f.advert_interval ?? 1000;
+  if (version === 2 && (interval % 1000 !== 0 || interval > 255_000)) {
+    problems.at(['failover', 'advert_interval'], `VRRP version 2 carries whole seconds (1s..255s), got ${formatDuration(interval)}`);
+  }
+  if (version === 3 && (interval % 10 !== 0 || interval > 40_950)) {
+    problems.at(['failover', 'advert_interval'], `VRRP version 3 carries 10 ms steps (10ms..40.95s), got ${formatDuration(interval)}`);
+  }
+  const names = new Set(services.map((s) => s.name));
+  (f.track ?? []).forEach((t, i) => {
+    if (!names.has(t.service)) problems.at(['failover', 'track', i, 'service'], `no service named ${JSON.stringify(t.service)}`);
+  });
+  if (problems.count !== before) return undefined;
+  return {
+    interface: f.interface,
+    vrid: f.virtual_router_id,
+    priority: f.priority ?? 100,
+    advertIntervalMs: interval,
+    version,
+    preempt: f.preempt ?? true,
+    preemptDelayMs: f.preempt_delay ?? 0,
+    unicastPeers: f.unicast_peers ?? [],
+    virtualAddresses: f.virtual_addresses,
+    garpRepeatDelayMs: f.garp_repeat_delay ?? 5000,
+    track: f.track ?? [],
   };
 }
 

@@ -30,7 +30,9 @@ export const CHECK_TYPE_KEYS: Readonly<Record<CheckType, readonly string[]>> = {
 };
 
 /** Design keys this version refuses with a clear message instead of "unknown key". */
-export const UNSUPPORTED_KEYS = ['failover', 'alerts', 'schedules'] as const;
+export const UNSUPPORTED_KEYS = ['alerts', 'schedules'] as const;
+/** failover keys that parse but are not implemented yet: refused by name */
+export const UNSUPPORTED_FAILOVER_KEYS = ['sync_daemon', 'notify'] as const;
 
 const quote = (v: unknown): string => JSON.stringify(v) ?? String(v);
 
@@ -282,6 +284,40 @@ export const serviceSchema = serviceHeadSchema
   .extend({ realservers: z.array(realserverSchema).describe('the pool; default empty').optional() })
   .describe('one IPVS virtual service');
 
+function ipv4(description: string, withPrefix: boolean) {
+  return z
+    .string()
+    .superRefine((text, ctx) => {
+      const [addr, prefix, extra] = text.split('/');
+      const badPrefix = prefix !== undefined && (!withPrefix || !/^\d{1,2}$/.test(prefix) || Number(prefix) > 32);
+      if (!isIPv4(addr ?? '') || badPrefix || extra !== undefined) {
+        ctx.addIssue({ code: 'custom', message: `invalid IPv4 address ${quote(text)}${withPrefix ? ' (expected "a.b.c.d" or "a.b.c.d/len")' : ''}`, input: text });
+      }
+    })
+    .describe(description);
+}
+
+export const failoverSchema = z
+  .strictObject({
+    interface: z.string().regex(/^[A-Za-z0-9_.:@-]{1,15}$/, { error: (iss) => `invalid interface name ${quote(iss.input)}` })
+      .describe('the interface VRRP runs on and the virtual addresses live on'),
+    virtual_router_id: int(1, 255).describe('VRID, 1..255, the same on every director of the group'),
+    priority: int(1, 255).describe('1..254, higher wins; 255 = the address owner; default 100').optional(),
+    advert_interval: duration('time between adverts: whole seconds for version 2, 10 ms steps for version 3; default 1s', { minMs: 10 }).optional(),
+    version: z.union([z.literal(2), z.literal(3)], { error: (iss) => `unknown VRRP version ${show(iss.input)}; expected 2 or 3` })
+      .describe('VRRP version 2 (RFC 3768) or 3 (RFC 5798); default 3').optional(),
+    preempt: z.boolean().describe('take over from a lower-priority master; default true').optional(),
+    preempt_delay: duration('after start-up (or becoming backup), wait this long before preempting; default 0s', { minMs: 0 }).optional(),
+    unicast_peers: z.array(ipv4('peer director address', false)).describe('send adverts to these peers instead of multicast 224.0.0.18').optional(),
+    virtual_addresses: z.array(ipv4('virtual address', true)).min(1).describe('the VIPs, "a.b.c.d/len" (a bare address is /32)'),
+    garp_repeat_delay: duration('gratuitous ARP again this long after becoming master; default 5s').optional(),
+    track: z.array(z.strictObject({
+      service: z.string().min(1).describe('a service name: while none of its realservers is UP, the weight applies'),
+      weight: int(-254, 254).describe('added to the priority (negative lowers it)'),
+    })).describe('lower the priority while tracked services have no UP realserver').optional(),
+  })
+  .describe('director failover with VRRP (keepalived-compatible)');
+
 /** Top-level keys except `services` (validated one service at a time by load.ts). */
 export const topSchema = z.strictObject({
   node: z
@@ -314,6 +350,7 @@ export const topSchema = z.strictObject({
     })
     .describe('the IPVS driver')
     .optional(),
+  failover: failoverSchema.optional(),
   state_dir: z.string().min(1).describe('state kept across restarts; default /var/lib/lvsd').optional(),
   max_concurrent_probes: int(1, 100_000).describe('global cap on probes in flight; default 256').optional(),
   defaults: defaultsSchema.optional(),

@@ -86,6 +86,22 @@ export interface IpvsConfig {
   readonly commandTimeoutMs: number;
 }
 
+export interface FailoverConfig {
+  readonly interface: string;
+  readonly vrid: number;
+  readonly priority: number;
+  readonly advertIntervalMs: number;
+  readonly version: 2 | 3;
+  readonly preempt: boolean;
+  readonly preemptDelayMs: number;
+  /** empty: multicast 224.0.0.18 */
+  readonly unicastPeers: readonly string[];
+  /** "a.b.c.d/len" */
+  readonly virtualAddresses: readonly string[];
+  readonly garpRepeatDelayMs: number;
+  readonly track: readonly { readonly service: string; readonly weight: number }[];
+}
+
 export interface Config {
   /** the file it came from (for messages) */
   readonly file: string;
@@ -96,4 +112,5 @@ export interface Config {
   /** global cap on probes in flight at once */
   readonly maxConcurrentProbes: number;
   readonly services: readonly ServiceConfig[];
+  readonly failover?: FailoverConfig;
 }

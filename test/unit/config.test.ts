@@ -321,17 +321,59 @@ services:
     ],
   },
   {
-    name: 'failover, alerts and schedules are refused at their key',
+    name: 'alerts, schedules and failover.sync_daemon/notify are refused at their key',
     yaml: `failover:
   interface: eth0
+  virtual_router_id: 51
+  virtual_addresses: [192.0.2.10/24]
+  sync_daemon: { interface: eth0, syncid: 51 }
 alerts: []
 schedules: []
 services: []
 `,
     want: [
-      'test.yaml:1:1: failover: not supported by this version of lvsd yet',
-      'test.yaml:3:1: alerts: not supported by this version of lvsd yet',
-      'test.yaml:4:1: schedules: not supported by this version of lvsd yet',
+      'test.yaml:5:3: failover.sync_daemon: not supported by this version of lvsd yet',
+      'test.yaml:6:1: alerts: not supported by this version of lvsd yet',
+      'test.yaml:7:1: schedules: not supported by this version of lvsd yet',
+    ],
+  },
+  {
+    name: 'failover: bad values (the rules across keys wait until these are fixed)',
+    yaml: `failover:
+  interface: "eth 0"
+  virtual_router_id: 256
+  priority: 0
+  version: 2
+  advert_interval: 1500ms
+  unicast_peers: [198.51.100.300]
+  virtual_addresses: [192.0.2.10/33, 192.0.2.11]
+  track:
+    - { service: nosuch, weight: -60 }
+services: []
+`,
+    want: [
+      'test.yaml:2:14: failover.interface: invalid interface name "eth 0"',
+      'test.yaml:3:22: failover.virtual_router_id: must be at most 255, got 256',
+      'test.yaml:4:13: failover.priority: must be at least 1, got 0',
+      'test.yaml:7:19: failover.unicast_peers[0]: invalid IPv4 address "198.51.100.300"',
+      'test.yaml:8:23: failover.virtual_addresses[0]: invalid IPv4 address "192.0.2.10/33" (expected "a.b.c.d" or "a.b.c.d/len")',
+    ],
+  },
+  {
+    name: 'failover: interval rules per version, and tracked services must exist',
+    yaml: `failover:
+  interface: eth0
+  virtual_router_id: 51
+  version: 2
+  advert_interval: 1500ms
+  virtual_addresses: [192.0.2.10/24]
+  track:
+    - { service: nosuch, weight: -60 }
+services: []
+`,
+    want: [
+      'test.yaml:5:20: failover.advert_interval: VRRP version 2 carries whole seconds (1s..255s), got 1.5s',
+      'test.yaml:8:18: failover.track[0].service: no service named "nosuch"',
     ],
   },
   {
