@@ -14,6 +14,12 @@ import { IpvsadmDriver } from '../ipvs/ipvsadm-driver.js';
 import { MemoryIpvsDriver } from '../ipvs/memory-driver.js';
 import type { IpvsDriver } from '../ipvs/types.js';
 import { startApi, type ApiServer } from '../api/server.js';
+import type { FailoverConfig } from '../config/types.js';
+import type { VrrpStatus } from '../daemon/status.js';
+import { registerVrrpMetrics } from '../metrics/vrrp-metrics.js';
+import { IpAddressManager } from '../vrrp/addresses.js';
+import { VrrpInstance } from '../vrrp/instance.js';
+import { RawVrrpTransport } from '../vrrp/transport.js';
 import { nodeCronStarter } from './cron.js';
 
 export interface Runtime {
@@ -73,9 +79,33 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
     cron: nodeCronStarter(log.child({ component: 'cron' })), version: lvsdVersion(),
   });
   let api: ApiServer;
+  let vrrpStatus: (() => VrrpStatus) | undefined;
+  /** VRRP for `failover:`: raw socket, VIPs, tracking of the services named in failover.track */
+  const startFailover = async (f: FailoverConfig, d: Daemon, vlog: Logger): Promise<VrrpInstance> => {
+    const multicast = f.unicastPeers.length === 0;
+    const instance: VrrpInstance = new VrrpInstance({
+      settings: {
+        vrid: f.vrid, priority: f.priority, version: f.version, intervalMs: f.advertIntervalMs, preempt: f.preempt,
+        preemptDelayMs: f.preemptDelayMs, unicastPeers: f.unicastPeers, virtualAddresses: f.virtualAddresses,
+      },
+      transport: new RawVrrpTransport({ interface: f.interface, multicast }),
+      addresses: new IpAddressManager({ interface: f.interface, addresses: f.virtualAddresses, log: vlog, garpRepeatDelayMs: f.garpRepeatDelayMs }),
+      clock: systemClock, log: vlog,
+      observer: registerVrrpMetrics(d.metrics.registry, f.vrid, () => ({ state: instance.state, priority: instance.priority })),
+    });
+    vrrpStatus = () => ({
+      state: instance.state.toUpperCase(), vrid: f.vrid, priority: instance.priority, configured_priority: f.priority,
+      interface: f.interface, address: instance.self ?? null, virtual_addresses: f.virtualAddresses,
+    });
+    const tracked = (): number => f.priority + f.track.reduce((sum, t) => sum + (d.serviceDown(t.service) ? t.weight : 0), 0);
+    d.onEvent((e) => { if (e.type === 'transition') instance.setTrackedPriority(tracked()); });
+    await instance.start();
+    instance.setTrackedPriority(tracked());
+    return instance;
+  };
   try {
     api = await startApi({
-      status: () => daemon.status(),
+      status: () => ({ ...daemon.status(), vrrp: vrrpStatus?.() ?? null }),
       metrics: () => daemon.metrics.text(),
       metricsContentType: daemon.metrics.contentType,
     }, { listen: config.api.listen, socket: config.api.socket, log: log.child({ component: 'api' }) });
@@ -86,11 +116,25 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
   }
   await daemon.start();
   log.info({ listen: api.address, socket: api.socket }, 'api listening');
+  let vrrp: VrrpInstance | undefined;
+  if (config.failover) {
+    try {
+      vrrp = await startFailover(config.failover, daemon, log.child({ component: 'vrrp' }));
+    } catch (e) {
+      await api.close();
+      await daemon.close();
+      await probes.close();
+      await driver.close();
+      throw e;
+    }
+  }
   let closing: Promise<void> | undefined;
   return {
     daemon, api, driver,
     close() {
       closing ??= (async () => {
+        // hand the VIPs over first (priority 0: the backup takes over after its skew time)
+        await vrrp?.stop();
         await api.close();
         await daemon.close();
         await probes.close();

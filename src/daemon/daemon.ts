@@ -168,6 +168,16 @@ export class Daemon {
     });
   }
 
+  /**
+   * A service is down for failover tracking when none of its realservers is UP and none is
+   * still UNKNOWN (at start-up the first verdicts are awaited, as for the sorry server).
+   */
+  serviceDown(name: string): boolean {
+    const svc = this.config.services.find((s) => s.name === name);
+    const recs = svc ? this.byService.get(svc) ?? [] : [];
+    return !recs.some((r) => r.health.health === 'up' || r.health.health === 'unknown');
+  }
+
   /** Wait for any pending reconcile to finish (tests, demo). */
   reconcileNow(): Promise<void> {
     return this.reconciler.runNow();

@@ -63,8 +63,18 @@ export interface StatusSnapshot {
     readonly driver: string;
     readonly last_reconcile: null | { readonly at: string; readonly converged: boolean; readonly changes: number; readonly error: string | null };
   };
-  readonly vrrp: null;
+  readonly vrrp: VrrpStatus | null;
   readonly services: readonly ServiceStatus[];
+}
+
+export interface VrrpStatus {
+  readonly state: string;
+  readonly vrid: number;
+  readonly priority: number;
+  readonly configured_priority: number;
+  readonly interface: string;
+  readonly address: string | null;
+  readonly virtual_addresses: readonly string[];
 }
 
 export interface StatusRecord {

@@ -1,0 +1,125 @@
+/**
+ * Director failover with real VRRP between two lvsd in network namespaces around a bridge,
+ * and a client that follows the VIP by ARP. TEST-NET-2 addresses on links these tests made.
+ */
+import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT } from '../support/cli.js';
+import { isRoot, skipUnless, which } from '../support/env.js';
+import { Lan, waitFor, type Host } from '../support/netns.js';
+
+const VIP = '198.51.100.100';
+const rawSocket = (() => {
+  try {
+    createRequire(import.meta.url)('raw-socket');
+    return true;
+  } catch {
+    return false;
+  }
+})();
+const ready = isRoot() && which('ip') !== null && which('arping') !== null && rawSocket;
+
+describe.skipIf(skipUnless(ready, 'root, ip, arping and the raw-socket package (a VRRP raw socket)'))('VRRP failover between two lvsd', () => {
+  const lan = new Lan('vr');
+  let a: Host;
+  let b: Host;
+  let client: Host;
+  let dir: string;
+  const logs: string[] = [];
+
+  function config(name: string, priority: number, extra = ''): string {
+    const file = path.join(dir, `${name}.yaml`);
+    writeFileSync(file, `node: { name: ${name} }
+api: { listen: false, socket: ${path.join(dir, `${name}.sock`)} }
+ipvs: { driver: memory }
+state_dir: ${dir}
+failover:
+  interface: eth0
+  virtual_router_id: 51
+  priority: ${priority}
+  advert_interval: 1s
+  virtual_addresses: [${VIP}/24]
+${extra}
+services: []
+`);
+    return file;
+  }
+
+  function start(host: Host, file: string): ChildProcess {
+    return lan.spawn(host, [process.execPath, '--import', 'tsx', 'src/cli/main.ts', 'run', '-c', file], {
+      cwd: ROOT, onOutput: (l) => logs.push(`${host.ns}: ${l}`),
+    });
+  }
+
+  const holds = async (h: Host): Promise<boolean> => (await lan.addresses(h)).includes(VIP);
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'lvsd-vrrp-'));
+    await lan.up();
+    a = await lan.host('a', '198.51.100.2');
+    b = await lan.host('b', '198.51.100.3');
+    client = await lan.host('c', '198.51.100.50');
+  }, 60_000);
+
+  afterAll(async () => {
+    await lan.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  let procA: ChildProcess;
+  let procB: ChildProcess;
+
+  it('the higher priority holds the VIP, and the client reaches it there', async () => {
+    procA = start(a, config('a', 150));
+    procB = start(b, config('b', 100));
+    await waitFor(async () => (await holds(a)) && !(await holds(b)), 20_000, 'a MASTER with the VIP').catch((e: unknown) => {
+      throw new Error(`${String(e)}\n${logs.slice(-30).join('\n')}`);
+    });
+    await new Promise((r) => setTimeout(r, 4000)); // b has had its master-down time: still BACKUP
+    expect(await holds(b)).toBe(false);
+    const ping = lan.spawn(client, ['ping', '-c', '1', '-W', '1', VIP]);
+    await new Promise((r) => ping.once('exit', r));
+    await waitFor(async () => (await lan.neighbour(client, VIP)) === (await lan.mac(a)), 5000, 'client ARP entry for the VIP -> a');
+  }, 60_000);
+
+  it('SIGKILL of the master: the backup takes the VIP within 3 x advert + skew, and the client follows by GARP', async () => {
+    const t0 = performance.now();
+    await lan.kill(procA, 'SIGKILL');
+    const took = await waitFor(() => holds(b), 15_000, 'b holding the VIP');
+    // Master_Down_Interval at priority 100, 1 s adverts: 3.61 s (plus the time since a's last advert)
+    expect(performance.now() - t0).toBeLessThan(3610 + 1000 + 2000);
+    expect(took).toBeGreaterThan(2500);
+    const macB = await lan.mac(b);
+    await waitFor(async () => (await lan.neighbour(client, VIP)) === macB, 5000, 'client ARP entry for the VIP -> b (gratuitous ARP)');
+  }, 30_000);
+
+  it('a restarted director removes the VIP it left behind and preempts the lower priority', async () => {
+    expect(await holds(a)).toBe(true); // killed: nobody removed it
+    procA = start(a, config('a', 150));
+    await waitFor(async () => !(await holds(b)) && (await holds(a)), 20_000, 'a MASTER again, b BACKUP');
+    const macA = await lan.mac(a);
+    await waitFor(async () => (await lan.neighbour(client, VIP)) === macA, 5000, 'client ARP entry -> a');
+  }, 30_000);
+
+  it('SIGTERM hands over in about the skew time (priority 0 advert)', async () => {
+    const t0 = performance.now();
+    await lan.kill(procA, 'SIGTERM');
+    await waitFor(() => holds(b), 10_000, 'b holding the VIP');
+    // skew at priority 100: 0.61 s; generous bound, far below the 3.6 s of a silent master
+    expect(performance.now() - t0).toBeLessThan(2500);
+    expect(await holds(a)).toBe(false); // a removed its VIP on the way out
+  }, 20_000);
+
+  it('without preempt, a returning higher priority stays BACKUP', async () => {
+    procA = start(a, config('a', 150, '  preempt: false'));
+    await new Promise((r) => setTimeout(r, 6000));
+    expect(await holds(a)).toBe(false);
+    expect(await holds(b)).toBe(true);
+    await lan.kill(procA, 'SIGTERM');
+    await lan.kill(procB, 'SIGTERM');
+  }, 30_000);
+});
