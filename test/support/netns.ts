@@ -32,7 +32,8 @@ export class Lan {
   async up(): Promise<void> {
     await ip('netns', 'add', this.sw);
     this.namespaces.push(this.sw);
-    await ip('-n', this.sw, 'link', 'add', 'br0', 'type', 'bridge');
+    // no IGMP snooping: nothing on this bridge answers queries, and VRRP multicast must flood
+    await ip('-n', this.sw, 'link', 'add', 'br0', 'type', 'bridge', 'mcast_snooping', '0');
     await ip('-n', this.sw, 'link', 'set', 'br0', 'up');
     await ip('-n', this.sw, 'link', 'set', 'lo', 'up');
   }
