@@ -5,6 +5,11 @@ export function formatStatusTable(s: StatusSnapshot): string {
   const lines: string[] = [];
   const lr = s.ipvs.last_reconcile;
   lines.push(`node ${s.node}  lvsd ${s.version}  ipvs ${s.ipvs.driver}${lr ? (lr.converged ? ', in sync' : `, NOT in sync: ${lr.error ?? 'retrying'}`) : ''}`);
+  if (s.vrrp) {
+    const v = s.vrrp;
+    const prio = v.priority === v.configured_priority ? String(v.priority) : `${v.priority} (configured ${v.configured_priority})`;
+    lines.push(`vrrp ${v.state}  vrid ${v.vrid}  priority ${prio}  ${v.interface} ${v.address ?? '?'}  VIPs ${v.virtual_addresses.join(' ')}`);
+  }
   const rows: string[][] = [['SERVICE', 'REALSERVER', 'STATE', 'WEIGHT', 'CHECK', 'LAST', 'LATENCY', 'SINCE', 'DETAIL']];
   for (const svc of s.services) {
     if (svc.realservers.length === 0) rows.push([svc.name, '-', '-', '-', '-', '-', '-', '-', 'no realservers']);

@@ -92,7 +92,9 @@ export class IpAddressManager implements AddressManager {
 
   private burst(): void {
     for (const a of this.opts.addresses) {
-      const child = spawn('arping', ['-q', '-U', '-c', String(this.opts.garpCount ?? 3), '-I', this.opts.interface, bareAddress(a)], { stdio: 'ignore' });
+      const count = this.opts.garpCount ?? 3;
+      // -w: it ends by itself even if lvsd is killed before it could end it
+      const child = spawn('arping', ['-q', '-U', '-c', String(count), '-w', String(count + 1), '-I', this.opts.interface, bareAddress(a)], { stdio: 'ignore' });
       this.arpings.add(child);
       child.once('error', (err) => { this.arpings.delete(child); this.opts.log.warn({ err: err.message }, 'arping could not start (apt-get install iputils-arping)'); });
       child.once('exit', () => this.arpings.delete(child));
