@@ -59,7 +59,9 @@ export type ElectionAction =
   | { readonly type: 'send'; readonly priority: number }
   /** a state change: the driver moves the VIPs, sends GARP, runs notify hooks */
   | { readonly type: 'transition'; readonly from: VrrpState; readonly to: VrrpState; readonly reason: string }
-  /** MASTER heard another master with a lower priority (split brain healing): re-assert with GARP */
+  /** MASTER heard another master (split brain): counted, whoever wins */
+  | { readonly type: 'dual_master'; readonly other: string }
+  /** ... and it had the lower priority: re-assert with an advert and GARP */
   | { readonly type: 'reassert'; readonly other: string }
   | { readonly type: 'ignored'; readonly reason: IgnoreReason; readonly detail: string };
 
@@ -195,13 +197,15 @@ function onAdvert(cfg: ElectionConfig, s: ElectionState, a: ReceivedAdvert, now:
   if (a.priority === 0) {
     return { state: { ...s, nextAdvertAt: now + cfg.intervalMs }, actions: [{ type: 'send', priority: s.priority }] };
   }
+  const dual: ElectionAction = { type: 'dual_master', other: a.src };
   if (a.priority > s.priority || (a.priority === s.priority && addressAbove(a.src, cfg.self))) {
-    return toBackup(cfg, s, now, `higher priority master ${a.src} (${a.priority})`, { src: a.src, priority: a.priority },
+    const r = toBackup(cfg, s, now, `higher priority master ${a.src} (${a.priority})`, { src: a.src, priority: a.priority },
       cfg.version === 3 ? a.intervalMs : undefined);
+    return { state: r.state, actions: [dual, ...r.actions] };
   }
   // two masters, and we win: tell it now and refresh everyone's ARP caches
   return {
     state: { ...s, nextAdvertAt: now + cfg.intervalMs },
-    actions: [{ type: 'send', priority: s.priority }, { type: 'reassert', other: a.src }],
+    actions: [dual, { type: 'send', priority: s.priority }, { type: 'reassert', other: a.src }],
   };
 }

@@ -164,9 +164,12 @@ export class VrrpInstance {
         }
         observer?.transition?.(a.from, a.to, a.reason);
         return;
-      case 'reassert':
-        log.warn({ other: a.other }, 'another master with a lower priority: re-asserting (split brain healing)');
+      case 'dual_master':
+        log.warn({ other: a.other }, 'another master on the link (split brain)');
         observer?.dualMaster?.(a.other);
+        return;
+      case 'reassert':
+        log.warn({ other: a.other }, 'the other master has a lower priority: re-asserting with gratuitous ARP');
         addresses.announce();
         return;
       case 'ignored':

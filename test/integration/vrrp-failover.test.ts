@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiGet } from '../../src/cli/client.js';
 import { ROOT } from '../support/cli.js';
 import { isRoot, skipUnless, which } from '../support/env.js';
 import { Lan, waitFor, type Host } from '../support/netns.js';
@@ -31,7 +32,7 @@ describe.skipIf(skipUnless(ready, 'root, ip, arping and the raw-socket package (
   let dir: string;
   const logs: string[] = [];
 
-  function config(name: string, priority: number, extra = ''): string {
+  function config(name: string, priority: number, extra = '', services = 'services: []'): string {
     const file = path.join(dir, `${name}.yaml`);
     writeFileSync(file, `node: { name: ${name} }
 api: { listen: false, socket: ${path.join(dir, `${name}.sock`)} }
@@ -44,7 +45,7 @@ failover:
   advert_interval: 1s
   virtual_addresses: [${VIP}/24]
 ${extra}
-services: []
+${services}
 `);
     return file;
   }
@@ -122,4 +123,49 @@ services: []
     await lan.kill(procA, 'SIGTERM');
     await lan.kill(procB, 'SIGTERM');
   }, 30_000);
+
+  it('a partition makes two masters; when it heals one master remains and the client is told by GARP', async () => {
+    procA = start(a, config('a', 150));
+    procB = start(b, config('b', 100));
+    await waitFor(async () => (await holds(a)) && !(await holds(b)), 20_000, 'a MASTER');
+    // the directors' bridge ports can no longer reach each other (the client still reaches both)
+    await lan.isolate(a, true);
+    await lan.isolate(b, true);
+    await waitFor(() => holds(b), 10_000, 'b MASTER too (split brain)');
+    expect(await holds(a)).toBe(true);
+    await lan.isolate(a, false);
+    await lan.isolate(b, false);
+    await waitFor(async () => (await holds(a)) && !(await holds(b)), 10_000, 'one master again');
+    const macA = await lan.mac(a);
+    await waitFor(async () => (await lan.neighbour(client, VIP)) === macA, 8000, 'client ARP entry -> a');
+    // the first advert across the healed link reaches a master: one of them counted the split brain
+    let dual = 0;
+    for (const n of ['a', 'b']) {
+      const body = (await apiGet({ socket: path.join(dir, `${n}.sock`) }, '/metrics')).body;
+      dual += Number(/^lvsd_vrrp_dual_master_seen_total\{vrid="51"\} (\d+)$/m.exec(body)?.[1] ?? 0);
+      if (n === 'a') expect(body).toMatch(/^lvsd_vrrp_state\{vrid="51",state="master"\} 1$/m);
+    }
+    expect(dual).toBeGreaterThanOrEqual(1);
+    await lan.kill(procA, 'SIGTERM');
+    await lan.kill(procB, 'SIGTERM');
+  }, 60_000);
+
+  it('tracking: a tracked service with no UP realserver lowers the priority and the peer takes over', async () => {
+    // a's only realserver is a closed port in its own namespace
+    const track = `  track:
+    - { service: web, weight: -60 }`;
+    const file = config('a', 150, track, `defaults: { interval: 300ms, timeout: 200ms, rise: 1, fall: 1 }
+services:
+  - name: web
+    address: 192.0.2.10:80
+    check: { type: tcp }
+    realservers: [{ address: "127.0.0.1:1" }]`);
+    procB = start(b, config('b', 100));
+    procA = start(a, file);
+    await waitFor(async () => (await holds(b)) && !(await holds(a)), 20_000, 'b MASTER: a advertises 150 - 60 = 90');
+    const status = JSON.parse((await apiGet({ socket: path.join(dir, 'a.sock') }, '/status')).body) as { vrrp: { state: string; priority: number } };
+    expect(status.vrrp).toMatchObject({ state: 'BACKUP', priority: 90 });
+    await lan.kill(procA, 'SIGTERM');
+    await lan.kill(procB, 'SIGTERM');
+  }, 60_000);
 });

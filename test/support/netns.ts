@@ -58,6 +58,12 @@ export class Lan {
     await ip('-n', this.sw, 'link', 'set', `${name}p`, up ? 'up' : 'down');
   }
 
+  /** bridge port isolation: isolated ports cannot reach each other, only the others (a partition) */
+  async isolate(host: Host, on: boolean): Promise<void> {
+    const name = host.ns.slice(this.prefix.length);
+    await run('bridge', ['-n', this.sw, 'link', 'set', 'dev', `${name}p`, 'isolated', on ? 'on' : 'off']);
+  }
+
   async addresses(host: Host): Promise<string[]> {
     const out = await ip('-n', host.ns, '-4', '-o', 'addr', 'show', 'dev', 'eth0');
     return [...out.matchAll(/inet (\d+\.\d+\.\d+\.\d+)\//g)].map((m) => m[1]!);

@@ -22,7 +22,7 @@ function run(c: ElectionConfig, events: [number, ElectionEvent][], from: Electio
     const r = step(c, s, ev, t);
     s = r.state;
     for (const a of r.actions) {
-      log.push(`${t} ${a.type === 'send' ? `send ${a.priority}` : a.type === 'transition' ? `${a.from}->${a.to}` : a.type === 'reassert' ? `reassert ${a.other}` : `ignored ${a.reason}`}`);
+      log.push(`${t} ${a.type === 'send' ? `send ${a.priority}` : a.type === 'transition' ? `${a.from}->${a.to}` : a.type === 'reassert' ? `reassert ${a.other}` : a.type === 'dual_master' ? `dual ${a.other}` : `ignored ${a.reason}`}`);
     }
   }
   return { s, log };
@@ -111,16 +111,17 @@ describe('election', () => {
     const m = run(c, [[0, { type: 'start' }], [1000, { type: 'tick' }], [2003, { type: 'tick' }], [3000, { type: 'tick' }]]);
     expect(m.log).toEqual(['0 send 255', '0 init->master', '1000 send 255', '2003 send 255', '3000 send 255']);
     const master = run(cfg(), [[0, { type: 'start' }], [3610, { type: 'tick' }]]).s;
-    expect(run(cfg(), [[4000, { type: 'advert', advert: advert({ priority: 101 }) }]], master).log).toEqual(['4000 master->backup']);
-    expect(run(cfg(), [[4000, { type: 'advert', advert: advert({ priority: 100, src: '198.51.100.9' }) }]], master).log).toEqual(['4000 master->backup']);
+    expect(run(cfg(), [[4000, { type: 'advert', advert: advert({ priority: 101 }) }]], master).log).toEqual(['4000 dual 198.51.100.3', '4000 master->backup']);
+    expect(run(cfg(), [[4000, { type: 'advert', advert: advert({ priority: 100, src: '198.51.100.9' }) }]], master).log)
+      .toEqual(['4000 dual 198.51.100.9', '4000 master->backup']);
     expect(run(cfg(), [[4000, { type: 'advert', advert: advert({ priority: 100, src: '198.51.100.1' }) }]], master).log)
-      .toEqual(['4000 send 100', '4000 reassert 198.51.100.1']);
+      .toEqual(['4000 dual 198.51.100.1', '4000 send 100', '4000 reassert 198.51.100.1']);
   });
 
   it('as MASTER: answers a lower-priority master (split brain healing) with an advert and GARP', () => {
     const master = run(cfg({ priority: 200 }), [[0, { type: 'start' }], [4000, { type: 'tick' }]]).s;
     const r = run(cfg({ priority: 200 }), [[4100, { type: 'advert', advert: advert({ priority: 100 }) }]], master);
-    expect(r.log).toEqual(['4100 send 200', '4100 reassert 198.51.100.3']);
+    expect(r.log).toEqual(['4100 dual 198.51.100.3', '4100 send 200', '4100 reassert 198.51.100.3']);
     expect(r.s).toMatchObject({ state: 'master', nextAdvertAt: 5100 });
   });
 
