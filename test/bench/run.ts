@@ -4,10 +4,12 @@
  * is a separate process so its CPU and RSS are the daemon's own. Nothing here asserts timings.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { MemoryIpvsDriver } from '../../src/ipvs/memory-driver.js';
-import { runGuestScript, vmAvailability } from '../vm/vm.js';
+import { ROOT, runGuestScript, vmAvailability } from '../vm/vm.js';
+import { failoverBench, type FailoverSample } from './failover.js';
 import { decisionLatency } from './decision-latency.js';
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
@@ -73,8 +75,14 @@ if (!availability.ok) {
   vm = r.result ?? { failed: `exit ${r.run.code}: ${r.run.stderr.slice(-2000)}` };
 }
 
+// VRRP failover needs root, keepalived for the comparison, and the raw-socket package
+let failover: FailoverSample[] | { skipped: string };
+const canFailover = process.getuid?.() === 0 && spawnSync('keepalived', ['--version']).status === 0
+  && (() => { try { createRequire(import.meta.url)('raw-socket'); return true; } catch { return false; } })();
+failover = canFailover && process.env.LVSD_BENCH_FAILOVER !== '0' ? await failoverBench(ROOT) : { skipped: 'needs root, keepalived and raw-socket (or LVSD_BENCH_FAILOVER=0)' };
+
 if (json) {
-  process.stdout.write(`${JSON.stringify({ probeEngine: results, decisionToTable: decision, vm }, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify({ probeEngine: results, decisionToTable: decision, vm, failover }, null, 2)}\n`);
 } else {
   const rows = [['realservers', 'check', 'interval', 'scheduled/s', 'achieved/s', 'on time (<=100ms)', 'lag p50', 'lag p99', 'lag max', 'ok %', 'CPU s', 'cores', 'peak RSS']];
   for (const r of results) {
@@ -98,5 +106,15 @@ if (json) {
     const hostExec = hostExecMs();
     process.stdout.write(`  one process start (ipvsadm --version): ${f(vm.execMs, 1)} ms in the VM, ${f(hostExec, 2)} ms on this host (${f(vm.execMs / hostExec, 0)}x);`
       + ` the decision -> kernel p99 scaled by that: ~${f(vm.latency.p99Ms * hostExec / vm.execMs, 1)} ms (an estimate, not a measurement)\n`);
+  }
+  if ('skipped' in failover) process.stdout.write(`\nVRRP failover: skipped (${failover.skipped})\n`);
+  else {
+    process.stdout.write('\nVRRP failover in namespaces (master SIGKILLed -> VIP on the backup; priorities 150/100, VRRPv3 multicast):\n');
+    for (const intervalMs of [1000, 100]) {
+      const l = failover.find((x) => x.impl === 'lvsd' && x.intervalMs === intervalMs)!;
+      const k = failover.find((x) => x.impl === 'keepalived' && x.intervalMs === intervalMs)!;
+      process.stdout.write(`  advert ${intervalMs} ms (Master_Down_Interval ${f(l.expectedMs, 0)} ms): lvsd median ${f(l.medianMs, 0)} ms [${l.samplesMs.map((x) => f(x, 0)).join(', ')}],`
+        + ` keepalived median ${f(k.medianMs, 0)} ms [${k.samplesMs.map((x) => f(x, 0)).join(', ')}], lvsd/keepalived ${f(l.medianMs / k.medianMs, 2)}\n`);
+    }
   }
 }
