@@ -19,6 +19,8 @@ import type { VrrpStatus } from '../daemon/status.js';
 import { registerVrrpMetrics } from '../metrics/vrrp-metrics.js';
 import { IpAddressManager } from '../vrrp/addresses.js';
 import { VrrpInstance } from '../vrrp/instance.js';
+import { NotifyQueue } from '../vrrp/notify.js';
+import { Tracker } from '../vrrp/tracker.js';
 import { RawVrrpTransport } from '../vrrp/transport.js';
 import { nodeCronStarter } from './cron.js';
 
@@ -80,9 +82,14 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
   });
   let api: ApiServer;
   let vrrpStatus: (() => VrrpStatus) | undefined;
+  let stopTracker: (() => void) | undefined;
+  let stopNotify: (() => Promise<void>) | undefined;
   /** VRRP for `failover:`: raw socket, VIPs, tracking of the services named in failover.track */
   const startFailover = async (f: FailoverConfig, d: Daemon, vlog: Logger): Promise<VrrpInstance> => {
     const multicast = f.unicastPeers.length === 0;
+    const notify = new NotifyQueue(f.notify, `VI_${f.vrid}`, vlog);
+    stopNotify = () => notify.drain();
+    const metricsObserver = registerVrrpMetrics(d.metrics.registry, f.vrid, () => ({ state: instance.state, priority: instance.priority }));
     const instance: VrrpInstance = new VrrpInstance({
       settings: {
         vrid: f.vrid, priority: f.priority, version: f.version, intervalMs: f.advertIntervalMs, preempt: f.preempt,
@@ -91,16 +98,27 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
       transport: new RawVrrpTransport({ interface: f.interface, multicast }),
       addresses: new IpAddressManager({ interface: f.interface, addresses: f.virtualAddresses, log: vlog, garpRepeatDelayMs: f.garpRepeatDelayMs }),
       clock: systemClock, log: vlog,
-      observer: registerVrrpMetrics(d.metrics.registry, f.vrid, () => ({ state: instance.state, priority: instance.priority })),
+      observer: {
+        ...metricsObserver,
+        transition: (from, to, reason) => {
+          metricsObserver.transition?.(from, to, reason);
+          notify.changed(to, instance.priority);
+          d.publish({ type: 'vrrp', from, to, reason, at: Date.now(), priority: instance.priority });
+        },
+      },
     });
     vrrpStatus = () => ({
       state: instance.state.toUpperCase(), vrid: f.vrid, priority: instance.priority, configured_priority: f.priority,
       interface: f.interface, address: instance.self ?? null, virtual_addresses: f.virtualAddresses,
     });
-    const tracked = (): number => f.priority + f.track.reduce((sum, t) => sum + (d.serviceDown(t.service) ? t.weight : 0), 0);
-    d.onEvent((e) => { if (e.type === 'transition') instance.setTrackedPriority(tracked()); });
+    const tracker = new Tracker({
+      base: f.priority, track: f.track, serviceDown: (name) => d.serviceDown(name), log: vlog,
+      onPriority: (p) => instance.setTrackedPriority(p),
+    });
+    d.onEvent((e) => { if (e.type === 'transition') tracker.changed(); });
+    stopTracker = () => tracker.stop();
     await instance.start();
-    instance.setTrackedPriority(tracked());
+    tracker.start();
     return instance;
   };
   try {
@@ -134,7 +152,9 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
     close() {
       closing ??= (async () => {
         // hand the VIPs over first (priority 0: the backup takes over after its skew time)
+        stopTracker?.();
         await vrrp?.stop();
+        await stopNotify?.(); // the stop hook runs before lvsd exits
         await api.close();
         await daemon.close();
         await probes.close();

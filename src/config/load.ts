@@ -16,7 +16,7 @@ import {
   type ParsedEndpoint, type RawCheck, type RawDefaults, type RawServiceHead, type RawTop,
 } from './schema.js';
 import type {
-  ApiConfig, Config, Endpoint, FailoverConfig, Forward, RealserverConfig, ResolvedCheck, ServiceConfig, ServiceProtocol,
+  ApiConfig, Config, Endpoint, FailoverConfig, Forward, RealserverConfig, TrackConfig, ResolvedCheck, ServiceConfig, ServiceProtocol,
 } from './types.js';
 
 type Seg = string | number;
@@ -623,8 +623,28 @@ function failoverConfig(f: NonNullable<RawTop['failover']>, services: readonly S
     problems.at(['failover', 'advert_interval'], `VRRP version 3 carries 10 ms steps (10ms..40.95s), got ${formatDuration(interval)}`);
   }
   const names = new Set(services.map((s) => s.name));
+  const track: TrackConfig[] = [];
   (f.track ?? []).forEach((t, i) => {
-    if (!names.has(t.service)) problems.at(['failover', 'track', i, 'service'], `no service named ${JSON.stringify(t.service)}`);
+    const kinds = (['service', 'interface', 'exec'] as const).filter((k) => t[k] !== undefined);
+    if (kinds.length !== 1) {
+      problems.at(['failover', 'track', i], `give exactly one of service, interface or exec${kinds.length > 1 ? ` (got ${kinds.join(' and ')})` : ''}`);
+      return;
+    }
+    if ((t.interval !== undefined || t.timeout !== undefined) && t.exec === undefined) {
+      problems.at(['failover', 'track', i, t.interval !== undefined ? 'interval' : 'timeout'], 'only applies to exec');
+      return;
+    }
+    if (t.service !== undefined) {
+      if (!names.has(t.service)) problems.at(['failover', 'track', i, 'service'], `no service named ${JSON.stringify(t.service)}`);
+      else track.push({ kind: 'service', service: t.service, weight: t.weight });
+    } else if (t.interface !== undefined) {
+      track.push({ kind: 'interface', interface: t.interface, weight: t.weight });
+    } else if (t.exec !== undefined) {
+      const intervalMs = t.interval ?? 2000;
+      const timeoutMs = t.timeout ?? 1000;
+      if (timeoutMs > intervalMs) problems.at(['failover', 'track', i, 'timeout'], `timeout (${formatDuration(timeoutMs)}) must not exceed interval (${formatDuration(intervalMs)})`);
+      else track.push({ kind: 'exec', command: t.exec, intervalMs, timeoutMs, weight: t.weight });
+    }
   });
   if (problems.count !== before) return undefined;
   return {
@@ -638,7 +658,15 @@ function failoverConfig(f: NonNullable<RawTop['failover']>, services: readonly S
     unicastPeers: f.unicast_peers ?? [],
     virtualAddresses: f.virtual_addresses,
     garpRepeatDelayMs: f.garp_repeat_delay ?? 5000,
-    track: f.track ?? [],
+    track,
+    notify: {
+      ...(f.notify?.master ? { master: f.notify.master } : {}),
+      ...(f.notify?.backup ? { backup: f.notify.backup } : {}),
+      ...(f.notify?.fault ? { fault: f.notify.fault } : {}),
+      ...(f.notify?.stop ? { stop: f.notify.stop } : {}),
+      ...(f.notify?.all ? { all: f.notify.all } : {}),
+      timeoutMs: f.notify?.timeout ?? 10_000,
+    },
   };
 }
 

@@ -32,7 +32,7 @@ export const CHECK_TYPE_KEYS: Readonly<Record<CheckType, readonly string[]>> = {
 /** Design keys this version refuses with a clear message instead of "unknown key". */
 export const UNSUPPORTED_KEYS = ['alerts', 'schedules'] as const;
 /** failover keys that parse but are not implemented yet: refused by name */
-export const UNSUPPORTED_FAILOVER_KEYS = ['sync_daemon', 'notify'] as const;
+export const UNSUPPORTED_FAILOVER_KEYS = ['sync_daemon'] as const;
 
 const quote = (v: unknown): string => JSON.stringify(v) ?? String(v);
 
@@ -312,9 +312,23 @@ export const failoverSchema = z
     virtual_addresses: z.array(ipv4('virtual address', true)).min(1).describe('the VIPs, "a.b.c.d/len" (a bare address is /32)'),
     garp_repeat_delay: duration('gratuitous ARP again this long after becoming master; default 5s').optional(),
     track: z.array(z.strictObject({
-      service: z.string().min(1).describe('a service name: while none of its realservers is UP, the weight applies'),
-      weight: int(-254, 254).describe('added to the priority (negative lowers it)'),
-    })).describe('lower the priority while tracked services have no UP realserver').optional(),
+      service: z.string().min(1).describe('a service name: while none of its realservers is UP, the weight applies').optional(),
+      interface: z.string().regex(/^[A-Za-z0-9_.:@-]{1,15}$/, { error: (iss) => `invalid interface name ${quote(iss.input)}` })
+        .describe('an interface: while it is down, the weight applies').optional(),
+      exec: z.array(z.string().min(1)).min(1).describe('a command (argv) run every interval: while it fails (exit != 0 or timeout), the weight applies').optional(),
+      interval: duration('exec: how often the command runs; default 2s').optional(),
+      timeout: duration('exec: killed after this long (counts as failing); default 1s').optional(),
+      weight: int(-254, 254).describe('added to the priority while the tracked thing is down (negative lowers it)'),
+    })).describe('lower the priority while a tracked service has no UP realserver, an interface is down or a command fails').optional(),
+    notify: z.strictObject({
+      master: z.array(z.string().min(1)).min(1).describe('argv run on becoming MASTER').optional(),
+      backup: z.array(z.string().min(1)).min(1).describe('argv run on becoming BACKUP').optional(),
+      fault: z.array(z.string().min(1)).min(1).describe('argv run on entering FAULT').optional(),
+      stop: z.array(z.string().min(1)).min(1).describe('argv run when lvsd stops VRRP').optional(),
+      all: z.array(z.string().min(1)).min(1)
+        .describe('argv run on every change with keepalived\'s notify arguments appended: INSTANCE VI_<vrid> MASTER|BACKUP|FAULT|STOP <priority>').optional(),
+      timeout: duration('a hook still running after this long is killed; default 10s').optional(),
+    }).describe('exec hooks on VRRP state changes, run one at a time in order').optional(),
   })
   .describe('director failover with VRRP (keepalived-compatible)');
 

@@ -99,7 +99,22 @@ export interface FailoverConfig {
   /** "a.b.c.d/len" */
   readonly virtualAddresses: readonly string[];
   readonly garpRepeatDelayMs: number;
-  readonly track: readonly { readonly service: string; readonly weight: number }[];
+  readonly track: readonly TrackConfig[];
+  readonly notify: NotifyConfig;
+}
+
+export type TrackConfig =
+  | { readonly kind: 'service'; readonly service: string; readonly weight: number }
+  | { readonly kind: 'interface'; readonly interface: string; readonly weight: number }
+  | { readonly kind: 'exec'; readonly command: readonly string[]; readonly intervalMs: number; readonly timeoutMs: number; readonly weight: number };
+
+export interface NotifyConfig {
+  readonly master?: readonly string[];
+  readonly backup?: readonly string[];
+  readonly fault?: readonly string[];
+  readonly stop?: readonly string[];
+  readonly all?: readonly string[];
+  readonly timeoutMs: number;
 }
 
 export interface Config {

@@ -39,7 +39,11 @@ export type DaemonEvent =
       readonly type: 'transition'; readonly service: string; readonly realserver: string;
       readonly from: string; readonly to: string; readonly at: number; readonly detail: string;
     }
-  | { readonly type: 'ipvs'; readonly report: ReconcileReport };
+  | { readonly type: 'ipvs'; readonly report: ReconcileReport }
+  | {
+      readonly type: 'vrrp'; readonly from: string; readonly to: string; readonly reason: string;
+      readonly at: number; readonly priority: number;
+    };
 
 export interface RealserverRecord {
   readonly service: ServiceConfig;
@@ -296,6 +300,11 @@ export class Daemon {
         };
       }
     }
+  }
+
+  /** publish an event of another part (VRRP) on the daemon's bus */
+  publish(e: DaemonEvent): void {
+    this.emit(e);
   }
 
   private emit(e: DaemonEvent): void {

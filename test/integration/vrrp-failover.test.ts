@@ -3,7 +3,7 @@
  * and a client that follows the VIP by ARP. TEST-NET-2 addresses on links these tests made.
  */
 import { createRequire } from 'node:module';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiGet } from '../../src/cli/client.js';
 import { ROOT } from '../support/cli.js';
 import { isRoot, skipUnless, which } from '../support/env.js';
-import { Lan, waitFor, type Host } from '../support/netns.js';
+import { Lan, ip, waitFor, type Host } from '../support/netns.js';
 
 const VIP = '198.51.100.100';
 const rawSocket = (() => {
@@ -167,5 +167,30 @@ services:
     expect(status.vrrp).toMatchObject({ state: 'BACKUP', priority: 90 });
     await lan.kill(procA, 'SIGTERM');
     await lan.kill(procB, 'SIGTERM');
+  }, 60_000);
+
+  it('interface tracking and notify hooks: a tracked link going down hands over, coming back preempts, hooks see each change', async () => {
+    // a veth pair inside a's namespace (this kernel has no dummy links): trk0 is the tracked link
+    await ip('-n', a.ns, 'link', 'add', 'trk0', 'type', 'veth', 'peer', 'name', 'trk1');
+    await ip('-n', a.ns, 'link', 'set', 'trk1', 'up');
+    await ip('-n', a.ns, 'link', 'set', 'trk0', 'up');
+    const hookLog = path.join(dir, 'notify.log');
+    const file = config('a', 150, `  track:
+    - { interface: trk0, weight: -60 }
+  notify:
+    all: [sh, -c, 'echo "$*" >> ${hookLog}', notify]`);
+    procA = start(a, file);
+    procB = start(b, config('b', 100));
+    await waitFor(async () => (await holds(a)) && !(await holds(b)), 20_000, 'a MASTER');
+    await ip('-n', a.ns, 'link', 'set', 'trk0', 'down');
+    await waitFor(async () => (await holds(b)) && !(await holds(a)), 10_000, 'b MASTER while a\'s tracked link is down');
+    await ip('-n', a.ns, 'link', 'set', 'trk0', 'up');
+    await waitFor(async () => (await holds(a)) && !(await holds(b)), 10_000, 'a MASTER again');
+    await lan.kill(procA, 'SIGTERM');
+    await lan.kill(procB, 'SIGTERM');
+    const lines = readFileSync(hookLog, 'utf8').trim().split('\n');
+    expect(lines).toEqual([
+      'INSTANCE VI_51 BACKUP 150', 'INSTANCE VI_51 MASTER 150', 'INSTANCE VI_51 BACKUP 90', 'INSTANCE VI_51 MASTER 150', 'INSTANCE VI_51 STOP 150',
+    ]);
   }, 60_000);
 });

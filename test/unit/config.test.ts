@@ -360,6 +360,26 @@ services: []
     ],
   },
   {
+    name: 'failover: a track entry names exactly one thing; interval and timeout only for exec',
+    yaml: `failover:
+  interface: eth0
+  virtual_router_id: 51
+  virtual_addresses: [192.0.2.10/24]
+  track:
+    - { weight: -10 }
+    - { service: web, interface: eth1, weight: -10 }
+    - { interface: eth1, interval: 1s, weight: -10 }
+    - { exec: [/bin/check], interval: 1s, timeout: 2s, weight: -10 }
+services: []
+`,
+    want: [
+      'test.yaml:6:7: failover.track[0]: give exactly one of service, interface or exec',
+      'test.yaml:7:7: failover.track[1]: give exactly one of service, interface or exec (got service and interface)',
+      'test.yaml:8:36: failover.track[2].interval: only applies to exec',
+      'test.yaml:9:52: failover.track[3].timeout: timeout (2s) must not exceed interval (1s)',
+    ],
+  },
+  {
     name: 'failover: interval rules per version, and tracked services must exist',
     yaml: `failover:
   interface: eth0
