@@ -11,6 +11,7 @@ import { LvsError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { Daemon } from '../daemon/daemon.js';
 import { IpvsadmDriver } from '../ipvs/ipvsadm-driver.js';
+import { SyncDaemon } from '../ipvs/sync-daemon.js';
 import { MemoryIpvsDriver } from '../ipvs/memory-driver.js';
 import type { IpvsDriver } from '../ipvs/types.js';
 import { startApi, type ApiServer } from '../api/server.js';
@@ -84,10 +85,13 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
   let vrrpStatus: (() => VrrpStatus) | undefined;
   let stopTracker: (() => void) | undefined;
   let stopNotify: (() => Promise<void>) | undefined;
+  let stopSync: (() => Promise<void>) | undefined;
   /** VRRP for `failover:`: raw socket, VIPs, tracking of the services named in failover.track */
   const startFailover = async (f: FailoverConfig, d: Daemon, vlog: Logger): Promise<VrrpInstance> => {
     const multicast = f.unicastPeers.length === 0;
     const notify = new NotifyQueue(f.notify, `VI_${f.vrid}`, vlog);
+    const sync = f.syncDaemon && new SyncDaemon({ interface: f.syncDaemon.interface, syncId: f.syncDaemon.syncId, log: vlog });
+    stopSync = () => sync?.follow('init') ?? Promise.resolve();
     stopNotify = () => notify.drain();
     const metricsObserver = registerVrrpMetrics(d.metrics.registry, f.vrid, () => ({ state: instance.state, priority: instance.priority }));
     const instance: VrrpInstance = new VrrpInstance({
@@ -102,6 +106,7 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
         ...metricsObserver,
         transition: (from, to, reason) => {
           metricsObserver.transition?.(from, to, reason);
+          void sync?.follow(to);
           notify.changed(to, instance.priority);
           d.publish({ type: 'vrrp', from, to, reason, at: Date.now(), priority: instance.priority });
         },
@@ -155,6 +160,7 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
         stopTracker?.();
         await vrrp?.stop();
         await stopNotify?.(); // the stop hook runs before lvsd exits
+        await stopSync?.();
         await api.close();
         await daemon.close();
         await probes.close();

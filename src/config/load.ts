@@ -11,7 +11,7 @@ import type { CheckSpec, CheckType } from '../../checks/types.js';
 import { ConfigError, errorMessage, type ConfigProblem } from '../core/errors.js';
 import { formatDuration } from './duration.js';
 import {
-  CHECK_TYPE_KEYS, CHECK_TYPES, COMMON_CHECK_KEYS, UNSUPPORTED_FAILOVER_KEYS, UNSUPPORTED_KEYS, defaultsSchema, issueMessage, parseEndpoint,
+  CHECK_TYPE_KEYS, CHECK_TYPES, COMMON_CHECK_KEYS, UNSUPPORTED_KEYS, defaultsSchema, issueMessage, parseEndpoint,
   realserverSchema, serviceHeadSchema, show, topSchema,
   type ParsedEndpoint, type RawCheck, type RawDefaults, type RawServiceHead, type RawTop,
 } from './schema.js';
@@ -569,14 +569,7 @@ export function parseConfig(text: string, file: string): Config {
   for (const key of UNSUPPORTED_KEYS) {
     if (key in raw) problems.at([key], 'not supported by this version of lvsd yet', true);
   }
-  let topRaw = without(raw, ['services', ...UNSUPPORTED_KEYS]);
-  if (isRecord(raw.failover)) {
-    for (const key of UNSUPPORTED_FAILOVER_KEYS) {
-      if (key in raw.failover) problems.at(['failover', key], 'not supported by this version of lvsd yet', true);
-    }
-    topRaw = { ...topRaw, failover: without(raw.failover, [...UNSUPPORTED_FAILOVER_KEYS]) };
-  }
-  const top = parsePart(topSchema, topRaw, [], problems, ['services', ...UNSUPPORTED_KEYS]);
+  const top = parsePart(topSchema, without(raw, ['services', ...UNSUPPORTED_KEYS]), [], problems, ['services', ...UNSUPPORTED_KEYS]);
   // Parsed again quietly (topSchema reported its problems) to hand the services what is valid.
   const defaults = parsePart(defaultsSchema, raw.defaults ?? {}, ['defaults'], undefined);
 
@@ -659,6 +652,7 @@ function failoverConfig(f: NonNullable<RawTop['failover']>, services: readonly S
     virtualAddresses: f.virtual_addresses,
     garpRepeatDelayMs: f.garp_repeat_delay ?? 5000,
     track,
+    ...(f.sync_daemon ? { syncDaemon: { interface: f.sync_daemon.interface, syncId: f.sync_daemon.syncid ?? f.virtual_router_id } } : {}),
     notify: {
       ...(f.notify?.master ? { master: f.notify.master } : {}),
       ...(f.notify?.backup ? { backup: f.notify.backup } : {}),

@@ -31,8 +31,6 @@ export const CHECK_TYPE_KEYS: Readonly<Record<CheckType, readonly string[]>> = {
 
 /** Design keys this version refuses with a clear message instead of "unknown key". */
 export const UNSUPPORTED_KEYS = ['alerts', 'schedules'] as const;
-/** failover keys that parse but are not implemented yet: refused by name */
-export const UNSUPPORTED_FAILOVER_KEYS = ['sync_daemon'] as const;
 
 const quote = (v: unknown): string => JSON.stringify(v) ?? String(v);
 
@@ -320,6 +318,11 @@ export const failoverSchema = z
       timeout: duration('exec: killed after this long (counts as failing); default 1s').optional(),
       weight: int(-254, 254).describe('added to the priority while the tracked thing is down (negative lowers it)'),
     })).describe('lower the priority while a tracked service has no UP realserver, an interface is down or a command fails').optional(),
+    sync_daemon: z.strictObject({
+      interface: z.string().regex(/^[A-Za-z0-9_.:@-]{1,15}$/, { error: (iss) => `invalid interface name ${quote(iss.input)}` })
+        .describe('the interface the kernel sends and receives connection sync on'),
+      syncid: int(0, 255).describe('sync id, the same on both directors; default the virtual_router_id').optional(),
+    }).describe('run the kernel\'s IPVS connection sync daemon: master while MASTER, backup while BACKUP, so connections survive failover').optional(),
     notify: z.strictObject({
       master: z.array(z.string().min(1)).min(1).describe('argv run on becoming MASTER').optional(),
       backup: z.array(z.string().min(1)).min(1).describe('argv run on becoming BACKUP').optional(),

@@ -101,6 +101,7 @@ export interface FailoverConfig {
   readonly garpRepeatDelayMs: number;
   readonly track: readonly TrackConfig[];
   readonly notify: NotifyConfig;
+  readonly syncDaemon?: { readonly interface: string; readonly syncId: number };
 }
 
 export type TrackConfig =

@@ -321,20 +321,14 @@ services:
     ],
   },
   {
-    name: 'alerts, schedules and failover.sync_daemon/notify are refused at their key',
-    yaml: `failover:
-  interface: eth0
-  virtual_router_id: 51
-  virtual_addresses: [192.0.2.10/24]
-  sync_daemon: { interface: eth0, syncid: 51 }
-alerts: []
+    name: 'alerts and schedules are refused at their key',
+    yaml: `alerts: []
 schedules: []
 services: []
 `,
     want: [
-      'test.yaml:5:3: failover.sync_daemon: not supported by this version of lvsd yet',
-      'test.yaml:6:1: alerts: not supported by this version of lvsd yet',
-      'test.yaml:7:1: schedules: not supported by this version of lvsd yet',
+      'test.yaml:1:1: alerts: not supported by this version of lvsd yet',
+      'test.yaml:2:1: schedules: not supported by this version of lvsd yet',
     ],
   },
   {

@@ -142,4 +142,13 @@ describe.skipIf(skipUnless(availability.ok, availability.ok ? '' : `IPVS VM: ${a
     expect(d.beforeStop).toContain('-A -t 192.0.2.100:80 -s wrr');
     expect(d.after).toBe(UNMANAGED);
   });
+
+  it('runs the connection sync daemon by VRRP role: a connection made through the master survives its death', () => {
+    const d = data('sync-daemon');
+    expect(d.daemonsBefore.d1).toMatch(/^master sync daemon \(mcast=eth0, syncid=61/);
+    expect(d.daemonsBefore.d2).toMatch(/^backup sync daemon \(mcast=eth0, syncid=61/);
+    expect(d.syncedOnBackup).toMatch(/ESTABLISHED 203\.0\.113\.50:\d+ +203\.0\.113\.100:80 +203\.0\.113\.20:80/);
+    expect(d.daemonsAfter).toMatch(/^master sync daemon/);
+    expect(d.answered).toBe(true);
+  });
 });

@@ -108,6 +108,14 @@ ip -n rs${i} route add default via 198.51.100.1
     this.procs.set(name, child);
   }
 
+  /** start argv in a namespace, tracked and killed by PID on down(); output to a log file if given */
+  spawnIn(ns: string, argv: readonly string[], logFile?: string): ChildProcess {
+    const out = logFile ? openSync(logFile, 'a') : 'ignore';
+    const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', out, out] });
+    this.procs.set(`${ns} ${child.pid}`, child);
+    return child;
+  }
+
   /** stop a realserver's web server (the whole host "dies" for this port) */
   async stopHttpd(i: number, port: number): Promise<void> {
     const name = `httpd rs${i}:${port}`;

@@ -4,6 +4,7 @@
  *
  *   node dist/test/vm/guest/scenarios.js OUT.json
  */
+import { spawn } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { SCHEDULERS } from '../../../src/config/types.js';
@@ -246,6 +247,8 @@ ipvsadm -a -t 192.0.2.100:80 -r 198.51.100.77:8080 -m -w 5
     lvsd = undefined;
     return { code, beforeStop, after: await ipvsSave() };
   });
+
+  await scenario('sync-daemon', () => syncDaemonScenario(lab));
 } catch (e) {
   results.setup = { ok: false, error: e instanceof Error ? e.stack ?? e.message : String(e), ms: 0 };
 } finally {
@@ -253,4 +256,95 @@ ipvsadm -a -t 192.0.2.100:80 -r 198.51.100.77:8080 -m -w 5
   await lab.down();
   results.unmanaged = { ok: true, data: { expected: UNMANAGED }, ms: 0 };
   writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+}
+
+/**
+ * Two directors in their own namespaces (IPVS is per namespace) with VRRP and the connection
+ * sync daemon, a DR realserver and a client on one bridge (TEST-NET-3): the master runs the
+ * master daemon and the backup the backup daemon; a client connection made through the master
+ * appears in the backup's table; after the master is killed the backup serves that same
+ * connection.
+ */
+async function syncDaemonScenario(l: Lab): Promise<unknown> {
+  const VIP = '203.0.113.100';
+  await sh(`
+ip link add br-sync type bridge mcast_snooping 0; ip link set br-sync up
+for n in d1:203.0.113.2 d2:203.0.113.3 cl:203.0.113.50 rss:203.0.113.20; do
+  ns=\${n%%:*}; addr=\${n#*:}
+  ip netns add $ns
+  ip link add $ns-p type veth peer name eth0 netns $ns
+  ip link set $ns-p master br-sync up
+  ip -n $ns addr add $addr/24 dev eth0; ip -n $ns link set eth0 up; ip -n $ns link set lo up
+done
+ip netns exec rss sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
+ip netns exec rss sysctl -qw net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2
+ip -n rss addr add ${VIP}/32 dev lo
+mkdir -p /tmp/lvsd-lab/rss; printf 'rss ' > /tmp/lvsd-lab/rss/index.html; echo ok > /tmp/lvsd-lab/rss/healthz
+`);
+  const httpd = l.spawnIn('rss', ['busybox', 'httpd', '-f', '-p', '80', '-h', '/tmp/lvsd-lab/rss']);
+  const conf = (name: string, priority: number): string => `node: { name: ${name} }
+api: { listen: false, socket: /tmp/lvsd-lab/${name}.sock }
+ipvs: { driver: ipvsadm, resync_interval: 5s }
+state_dir: /tmp/lvsd-lab/${name}-state
+defaults: { interval: 1s, timeout: 900ms, rise: 1, fall: 2 }
+failover:
+  interface: eth0
+  virtual_router_id: 61
+  priority: ${priority}
+  advert_interval: 1s
+  virtual_addresses: [${VIP}/24]
+  sync_daemon: { interface: eth0, syncid: 61 }
+services:
+  - name: web
+    address: ${VIP}:80
+    forward: route
+    scheduler: rr
+    check: { type: http, path: /healthz }
+    realservers: [{ address: 203.0.113.20 }]
+`;
+  const d1 = startLvsdIn(l, 'd1', conf('d1', 150));
+  const d2 = startLvsdIn(l, 'd2', conf('d2', 100));
+  const holds = async (ns: string): Promise<boolean> => (await sh(`ip -n ${ns} -4 -o addr show dev eth0`)).includes(VIP);
+  const daemons = async (ns: string): Promise<string> => (await sh(`ip netns exec ${ns} ipvsadm -L --daemon || true`)).trim();
+  const conns = async (ns: string): Promise<string> => (await sh(`ip netns exec ${ns} ipvsadm -Lnc || true`));
+  try {
+    await l.waitFor(async () => (await holds('d1')) && !(await holds('d2')), 60_000, 'd1 MASTER');
+    await l.waitFor(async () => (await daemons('d1')).includes('master') && (await daemons('d2')).includes('backup'), 30_000, 'sync daemons by role');
+    const daemonsBefore = { d1: await daemons('d1'), d2: await daemons('d2') };
+    // a connection through the master, held open
+    const client = spawn('ip', ['netns', 'exec', 'cl', 'busybox', 'nc', VIP, '80'], { stdio: ['pipe', 'pipe', 'ignore'] });
+    let answer = '';
+    client.stdout!.on('data', (d: Buffer) => { answer += d.toString(); });
+    await l.waitFor(async () => /ESTABLISHED.*203\.0\.113\.50/.test(await conns('d1')), 20_000, 'the connection on the master');
+    // the first line of a request: the kernel syncs a connection after sync_threshold (3) packets
+    client.stdin!.write('GET / HTTP/1.0\r\n');
+    await l.waitFor(async () => /203\.0\.113\.50/.test(await conns('d2')), 20_000, 'the connection synced to the backup');
+    const syncedOnBackup = await conns('d2');
+    await d1.kill();
+    await l.waitFor(async () => holds('d2'), 20_000, 'd2 MASTER');
+    await l.waitFor(async () => (await daemons('d2')).includes('master'), 20_000, 'd2 master sync daemon');
+    // the old connection, through the new master: same realserver, answered
+    client.stdin!.write('\r\n');
+    await l.waitFor(async () => answer.includes('rss '), 20_000, 'an answer on the connection made before the failover');
+    client.kill('SIGKILL');
+    return { daemonsBefore, syncedOnBackup, daemonsAfter: await daemons('d2'), answered: answer.includes('rss ') };
+  } finally {
+    await d1.kill().catch(() => {});
+    await d2.kill().catch(() => {});
+    httpd.kill('SIGKILL');
+  }
+}
+
+function startLvsdIn(l: Lab, ns: string, yaml: string): { kill: () => Promise<void> } {
+  const file = `/tmp/lvsd-lab/${ns}.yaml`;
+  writeFileSync(file, yaml);
+  const child = l.spawnIn(ns, [process.execPath, new URL('../../../src/cli/main.js', import.meta.url).pathname, 'run', '-c', file], `/tmp/lvsd-lab/${ns}.log`);
+  return {
+    kill: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await gone;
+    },
+  };
 }
