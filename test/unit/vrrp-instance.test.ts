@@ -1,0 +1,119 @@
+/**
+ * Two VRRP instances talking over the UDP transport (the same IPv4+VRRP bytes as on the wire,
+ * no privileges): election, handover on stop, FAULT while the link is down, and a malformed
+ * packet counted and dropped. Addresses are recorded by an in-memory address manager.
+ */
+import dgram from 'node:dgram';
+import { afterEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/core/clock.js';
+import { silentLogger } from '../../src/core/log.js';
+import type { AddressManager } from '../../src/vrrp/addresses.js';
+import { VrrpInstance, type VrrpObserver } from '../../src/vrrp/instance.js';
+import { VRRP_MULTICAST_V4 } from '../../src/vrrp/packet.js';
+import { UdpVrrpTransport } from '../../src/vrrp/transport.js';
+
+class RecordingAddresses implements AddressManager {
+  holds = false;
+  link = true;
+  announced = 0;
+  private readonly self: string;
+  constructor(self: string) {
+    this.self = self;
+  }
+  async primaryAddress(): Promise<string> { return this.self; }
+  linkUp(): boolean { return this.link; }
+  async add(): Promise<void> { this.holds = true; }
+  async remove(): Promise<void> { this.holds = false; }
+  announce(): void { this.announced++; }
+  close(): void {}
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const until = async (cond: () => boolean, ms: number, what: string): Promise<void> => {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+};
+
+const running: VrrpInstance[] = [];
+afterEach(async () => {
+  for (const i of running.splice(0)) await i.stop();
+});
+
+async function pair(opts: { preempt?: boolean; intervalMs?: number } = {}) {
+  // two routers on loopback ports; "224.0.0.18" reaches both
+  const routes = new Map<string, number[]>();
+  const ta = await UdpVrrpTransport.open(0, routes);
+  const tb = await UdpVrrpTransport.open(0, routes);
+  routes.set(VRRP_MULTICAST_V4, [ta.port, tb.port]);
+  const rejected: string[] = [];
+  const make = (t: UdpVrrpTransport, self: string, priority: number, addresses: RecordingAddresses) => {
+    const observer: VrrpObserver = { rejected: (reason) => rejected.push(reason) };
+    const i = new VrrpInstance({
+      settings: {
+        vrid: 51, priority, version: 3, intervalMs: opts.intervalMs ?? 100, preempt: opts.preempt ?? true, preemptDelayMs: 0,
+        unicastPeers: [], virtualAddresses: ['192.0.2.100/24'],
+      },
+      transport: t, addresses, clock: systemClock, log: silentLogger(), observer, linkPollMs: 20,
+    });
+    running.push(i);
+    return i;
+  };
+  const addrA = new RecordingAddresses('198.51.100.2');
+  const addrB = new RecordingAddresses('198.51.100.3');
+  const a = make(ta, '198.51.100.2', 150, addrA);
+  const b = make(tb, '198.51.100.3', 100, addrB);
+  return { a, b, addrA, addrB, ta, tb, rejected };
+}
+
+describe('VRRP instances over UDP', () => {
+  it('elects the higher priority; the other stays BACKUP; a stop hands over within the skew time', { timeout: 20_000 }, async () => {
+    // 1 s adverts: skew 0.61 s against a Master_Down_Interval of 3.61 s, far apart even on a busy machine
+    const { a, b, addrA, addrB } = await pair({ intervalMs: 1000 });
+    await a.start();
+    await b.start();
+    await until(() => a.state === 'master' && b.state === 'backup', 6000, 'a MASTER, b BACKUP');
+    expect(addrA.holds).toBe(true);
+    expect(addrA.announced).toBeGreaterThan(0);
+    await sleep(1500); // adverts keep b BACKUP
+    expect(b.state).toBe('backup');
+    expect(addrB.holds).toBe(false);
+    const t0 = Date.now();
+    await a.stop();
+    running.splice(running.indexOf(a), 1);
+    expect(addrA.holds).toBe(false);
+    await until(() => b.state === 'master', 4000, 'b MASTER');
+    expect(Date.now() - t0).toBeLessThan(2500); // the skew time (0.61 s), not Master_Down_Interval (3.61 s)
+    expect(addrB.holds).toBe(true);
+  });
+
+  it('goes to FAULT while its link is down (VIPs removed), and comes back', async () => {
+    const { a, b, addrA } = await pair();
+    await a.start();
+    await b.start();
+    await until(() => a.state === 'master', 3000, 'a MASTER');
+    addrA.link = false;
+    await until(() => a.state === 'fault', 1000, 'a FAULT');
+    expect(addrA.holds).toBe(false);
+    await until(() => b.state === 'master', 2000, 'b MASTER');
+    addrA.link = true;
+    await until(() => a.state === 'master' && b.state === 'backup', 3000, 'a MASTER again (preempt)');
+  });
+
+  it('counts and drops a malformed packet, and keeps running', async () => {
+    const { a, b, ta, rejected } = await pair();
+    await a.start();
+    await b.start();
+    await until(() => a.state === 'master', 3000, 'a MASTER');
+    const s = dgram.createSocket('udp4');
+    await new Promise<void>((r) => s.send(Buffer.from('45c0001c0000000040700000c0000201e0000012deadbeef', 'hex'), ta.port, '127.0.0.1', () => r()));
+    s.close();
+    await until(() => rejected.length > 0, 1000, 'a rejection');
+    expect(rejected[0]).toBe('ttl');
+    await sleep(300);
+    expect(a.state).toBe('master');
+    expect(b.state).toBe('backup');
+  });
+});
