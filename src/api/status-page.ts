@@ -27,11 +27,13 @@ td.detail { white-space: normal; color: var(--mute); }
 .num { text-align: right; font-variant-numeric: tabular-nums; }
 .state { font-weight: 700; }
 .UP { color: var(--up); } .DOWN { color: var(--down); } .UNKNOWN { color: var(--unk); } .DRAINING, .MAINT { color: var(--drain); }
+.MASTER { color: var(--up); } .BACKUP { color: var(--mute); } .FAULT, .INIT { color: var(--down); }
+.stale { opacity: .55; }
 .badge { display: inline-block; padding: 0 6px; border-radius: 8px; font-size: 12px; border: 1px solid currentColor; }
 #error { color: var(--down); }
 </style></head>
 <body>
-<header><h1>lvsd</h1><span class="meta" id="node"></span><span class="meta" id="ipvs"></span><span class="meta" id="updated"></span><span id="error"></span></header>
+<header><h1>lvsd</h1><span class="meta" id="node"></span><span id="vrrp"></span><span class="meta" id="ipvs"></span><span class="meta" id="summary"></span><span class="meta" id="updated"></span><span id="error" role="alert"></span></header>
 <main id="services"></main>
 <script>
 "use strict";
@@ -47,36 +49,63 @@ function ago(iso, now) {
   if (s < 5400) return Math.round(s / 60) + "m ago";
   return Math.round(s / 3600) + "h ago";
 }
+function weightText(rs) {
+  // applied (in the table) / wanted when they differ / configured when it differs
+  if (rs.weight === null && rs.wanted_weight === null) return "out";
+  let t = rs.weight === null ? "out" : String(rs.weight);
+  if (rs.wanted_weight !== "keep" && rs.wanted_weight !== rs.weight) t += " \u2192 " + (rs.wanted_weight === null ? "out" : rs.wanted_weight);
+  if (rs.configured_weight !== rs.weight) t += " (of " + rs.configured_weight + ")";
+  return t;
+}
 function render(st) {
-  document.getElementById("node").textContent = "node " + st.node + " \\u00b7 v" + st.version;
+  document.getElementById("node").textContent = "node " + st.node + " \u00b7 v" + st.version;
+  const vr = document.getElementById("vrrp");
+  if (st.vrrp) {
+    const v = st.vrrp;
+    vr.className = "badge " + v.state;
+    vr.textContent = "VRRP " + v.state + " \u00b7 vrid " + v.vrid + " \u00b7 priority " + v.priority
+      + (v.priority !== v.configured_priority ? " of " + v.configured_priority : "") + " \u00b7 " + v.interface + " \u00b7 " + v.virtual_addresses.join(" ");
+  } else {
+    vr.className = "meta";
+    vr.textContent = "no failover";
+  }
   const lr = st.ipvs.last_reconcile;
-  document.getElementById("ipvs").textContent = "ipvs " + st.ipvs.driver + (lr ? (lr.converged ? " \\u00b7 in sync" : " \\u00b7 NOT in sync: " + (lr.error || "retrying")) : "");
+  document.getElementById("ipvs").textContent = "ipvs " + st.ipvs.driver + (lr ? (lr.converged ? " \u00b7 in sync" : " \u00b7 NOT in sync: " + (lr.error || "retrying")) : "");
+  let up = 0, total = 0;
+  for (const svc of st.services) { up += svc.up; total += svc.total; }
+  document.getElementById("summary").textContent = st.services.length + " services \u00b7 " + up + "/" + total + " realservers up";
   document.getElementById("updated").textContent = "updated " + new Date(st.now).toLocaleTimeString();
   const main = document.getElementById("services");
   main.replaceChildren();
   for (const svc of st.services) {
     const sec = el("section", { "data-service": svc.name });
     const h = el("h2", {}, svc.name + " ");
-    h.append(el("small", {}, svc.protocol + " " + svc.address + " \\u00b7 " + svc.scheduler + " \\u00b7 " + svc.forward + " \\u00b7 " + svc.up + "/" + svc.total + " up"));
+    h.append(el("small", {}, svc.protocol + " " + svc.address + " \u00b7 " + svc.scheduler + " \u00b7 " + svc.forward + " \u00b7 " + svc.up + "/" + svc.total + " up"));
     if (svc.sorry_active) h.append(" ", el("span", { class: "badge DOWN" }, "sorry server " + svc.sorry_server));
     sec.append(h);
     const t = el("table");
     const head = el("tr");
-    for (const c of ["realserver", "state", "since", "weight", "check", "last result", "latency", "detail"]) head.append(el("th", {}, c));
+    for (const c of ["realserver", "state", "since", "weight", "conns", "check", "last result", "latency", "checked", "fails", "detail"]) head.append(el("th", {}, c));
     t.append(head);
     for (const rs of svc.realservers) {
-      const tr = el("tr", { "data-realserver": rs.id });
+      const tr = el("tr", { "data-realserver": rs.id, "data-state": rs.state });
       tr.append(el("td", {}, rs.id));
       tr.append(el("td", { class: "state " + rs.state }, rs.state));
-      tr.append(el("td", {}, ago(rs.since, st.now)));
-      tr.append(el("td", { class: "num" }, rs.weight === null ? "\\u2013" : rs.weight + (rs.weight !== rs.configured_weight ? " / " + rs.configured_weight : "")));
+      tr.append(el("td", { title: rs.since }, ago(rs.since, st.now)));
+      tr.append(el("td", { class: "num" }, weightText(rs)));
+      tr.append(el("td", { class: "num", title: "active / inactive" }, rs.active_conns === null ? "\u2013" : rs.active_conns + " / " + rs.inactive_conns));
       tr.append(el("td", {}, rs.check.type + ":" + rs.check.port));
-      tr.append(el("td", {}, rs.last ? rs.last.outcome : "\\u2013"));
-      tr.append(el("td", { class: "num" }, rs.last ? rs.last.latency_ms.toFixed(1) + " ms" : "\\u2013"));
+      tr.append(el("td", { class: rs.last ? (rs.last.ok ? "UP" : "DOWN") : "" }, rs.last ? rs.last.outcome : "\u2013"));
+      tr.append(el("td", { class: "num" }, rs.last ? rs.last.latency_ms.toFixed(1) + " ms" : "\u2013"));
+      tr.append(el("td", { title: rs.last ? rs.last.at : "" }, rs.last ? ago(rs.last.at, st.now) : "\u2013"));
+      tr.append(el("td", { class: "num" }, rs.consecutive_fail));
       tr.append(el("td", { class: "detail" }, rs.last ? rs.last.detail : ""));
       t.append(tr);
     }
     sec.append(t);
+    for (const l of svc.leaving) {
+      sec.append(el("p", { class: "meta" }, "leaving the config: " + l.address + " (" + l.active_conns + " active connections, since " + ago(l.since, st.now) + ")"));
+    }
     main.append(sec);
   }
 }
@@ -86,8 +115,11 @@ async function tick() {
     if (!r.ok) throw new Error("HTTP " + r.status);
     render(await r.json());
     document.getElementById("error").textContent = "";
+    document.body.classList.remove("stale");
   } catch (e) {
+    // keep the last table, greyed out: it is what lvsd last said, not what holds now
     document.getElementById("error").textContent = "cannot reach lvsd: " + e.message;
+    document.body.classList.add("stale");
   }
 }
 tick();

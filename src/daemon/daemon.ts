@@ -9,11 +9,12 @@ import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Config, RealserverConfig, ServiceConfig } from '../config/types.js';
 import { Reconciler, type ReconcileReport } from '../ipvs/reconciler.js';
-import { endpointKey, serviceKey, type IpvsDriver, type IpvsTable } from '../ipvs/types.js';
+import { endpointKey, serviceKey, type IpvsDriver, type IpvsOp, type IpvsTable } from '../ipvs/types.js';
 import { Metrics, type RealserverGaugeRow } from '../metrics/metrics.js';
 import { ProbeScheduler, type CronStarter, type RunInfo, type ScheduledJob } from '../scheduler/scheduler.js';
 import { applyResult, checkPhase, initialHealth, type CheckPhase, type HealthState, type Transition } from '../state/realserver.js';
 import type { AdminState } from '../state/weight.js';
+import { explainOp } from './explain-op.js';
 import { checkSpecOf, probeJobKey } from './probe-jobs.js';
 import { buildStatus, type StatusSnapshot } from './status.js';
 import { planLeaving, type LeavingDestination } from './leaving.js';
@@ -76,6 +77,8 @@ export class Daemon {
   /** per managed service key, the destinations the config names (realservers, sorry server) */
   private readonly configured = new Map<string, Set<string>>();
   private readonly serviceNames = new Map<string, string>();
+  /** per managed service key: the service and its records by endpointKey (explaining IPVS ops) */
+  private readonly byKey = new Map<string, { readonly service: ServiceConfig; readonly records: Map<string, RealserverRecord> }>();
   /** destinations leaving the config: since when ("serviceKey|destKey" → ms), and the last view */
   private leavingSince = new Map<string, number>();
   private leaving: readonly LeavingDestination[] = [];
@@ -95,6 +98,8 @@ export class Daemon {
       ]));
       const own: RealserverRecord[] = [];
       this.byService.set(service, own);
+      const keyed = new Map<string, RealserverRecord>();
+      this.byKey.set(serviceKey(virtualService(service)), { service, records: keyed });
       for (const [index, rs] of service.realservers.entries()) {
         const rec: RealserverRecord = {
           service, config: rs, index, jobKey: probeJobKey(rs.endpoint.host, rs.check),
@@ -102,6 +107,7 @@ export class Daemon {
         };
         this.records.push(rec);
         own.push(rec);
+        keyed.set(endpointKey(rs.endpoint), rec);
         const subs = this.subscribers.get(rec.jobKey);
         if (subs) subs.push(rec);
         else this.subscribers.set(rec.jobKey, [rec]);
@@ -109,13 +115,16 @@ export class Daemon {
     }
     this.metrics = new Metrics({
       realservers: () => this.gaugeRows(),
+      services: () => this.config.services.map((svc) => ({ service: svc.name, sorryActive: this.wanted?.decisions.get(svc.name)?.sorry ?? false })),
+      reconcile: () => this.reconciler.lastReport,
       scheduler: () => this.scheduler.load,
       ipvs: async () => {
         const [table, stats] = await Promise.all([deps.driver.read(), deps.driver.stats()]);
         return { table, stats };
       },
       serviceName: (key) => this.serviceNames.get(key),
-    }, { defaultMetrics: deps.defaultMetrics ?? true });
+    }, { defaultMetrics: deps.defaultMetrics ?? true, build: { version: deps.version ?? '0.0.0', node: this.config.node.name } });
+    this.metrics.configLoaded(true, this.startedAt, false);
     this.scheduler = new ProbeScheduler({
       clock: deps.clock, random: deps.random, maxConcurrent: this.config.maxConcurrentProbes,
       onResult: (key, result, info) => this.onResult(key, result, info),
@@ -126,6 +135,7 @@ export class Daemon {
       resyncIntervalMs: this.config.ipvs.resyncIntervalMs,
       wanted: (actual) => this.computeWanted(actual).table,
       onReport: (r) => this.onReconciled(r),
+      explain: (op) => this.explain(op),
     });
   }
 
@@ -280,6 +290,22 @@ export class Daemon {
     this.timedChange = this.deps.clock.setTimeout(() => this.reconciler.request({ fresh: true }), at - this.deps.clock.now());
   }
 
+  /** the reason an IPVS op is made, from the state of the realserver it is about */
+  private explain(op: IpvsOp): string {
+    const managed = this.byKey.get(serviceKey(op.service));
+    const service = managed?.service;
+    const destKey = 'dest' in op ? endpointKey(op.dest.endpoint) : undefined;
+    const rec = destKey !== undefined ? managed?.records.get(destKey) : undefined;
+    return explainOp(op, {
+      service,
+      isSorryServer: !rec && service?.sorryServer !== undefined && destKey === endpointKey(service.sorryServer),
+      realserver: rec && {
+        health: rec.health.health, admin: rec.admin, configuredWeight: rec.config.weight, onDown: rec.config.onDown,
+        ...(rec.last ? { lastResult: `${rec.last.result.outcome}: ${rec.last.result.detail}` } : {}),
+      },
+    });
+  }
+
   private onReconciled(report: ReconcileReport): void {
     if (report.table) this.table = report.table;
     if (report.applied.length > 0) {
@@ -296,7 +322,10 @@ export class Daemon {
       for (const rs of svc.realservers) {
         yield {
           service: svc.name, realserver: rs.id, check: rs.check.type, up: rs.health === 'up',
-          weight: rs.weight ?? undefined, configuredWeight: rs.configured_weight,
+          state: rs.state.toLowerCase() as RealserverGaugeRow['state'], since: Date.parse(rs.since),
+          weight: rs.weight ?? undefined, wantedWeight: rs.wanted_weight ?? undefined, configuredWeight: rs.configured_weight,
+          consecutiveOk: rs.consecutive_ok, consecutiveFail: rs.consecutive_fail,
+          last: rs.last ? { ok: rs.last.ok, at: Date.parse(rs.last.at), durationMs: rs.last.latency_ms } : undefined,
         };
       }
     }

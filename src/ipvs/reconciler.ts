@@ -50,6 +50,8 @@ export interface ReconcilerDeps {
   /** least time between the starts of two passes (default 20 ms) */
   readonly minIntervalMs?: number;
   readonly onReport?: (report: ReconcileReport) => void;
+  /** why an op is made, for the log line (the daemon knows the realserver's state) */
+  readonly explain?: (op: IpvsOp) => string;
 }
 
 export class Reconciler {
@@ -168,7 +170,7 @@ export class Reconciler {
       for (let i = 0; i < attempts && ops.length > 0; i++) {
         const result = await driver.apply(ops);
         failures = result.failures;
-        for (const f of result.failures) log.warn({ command: opCommand(f.op), reason: f.message }, 'ipvs change failed');
+        for (const f of result.failures) log.warn({ command: opCommand(f.op), error: f.message, reason: this.why(f.op) }, 'ipvs change failed');
         for (const m of result.errors ?? []) log.warn({ reason: m }, 'ipvs batch reported an error');
         errors.push(...(result.errors ?? []));
         // verify: only a re-read says what took effect (ipvsadm -R carries on past failing lines)
@@ -184,7 +186,7 @@ export class Reconciler {
       error = errorMessage(e);
       log.error({ err: error }, 'ipvs reconcile failed');
     }
-    for (const op of applied) log.info({ command: opCommand(op) }, 'ipvs change');
+    for (const op of applied) log.info({ command: opCommand(op), reason: this.why(op) }, 'ipvs change');
     const report: ReconcileReport = {
       at: t0, durationMs: clock.now() - t0, applied, failures, errors, converged,
       ...(table ? { table } : {}), ...(error !== undefined ? { error } : {}),
@@ -206,6 +208,14 @@ export class Reconciler {
     const result = await this.deps.driver.apply(ops);
     for (const op of ops) this.deps.log.info({ command: opCommand(op) }, 'ipvs change (cleanup on exit)');
     return result;
+  }
+
+  private why(op: IpvsOp): string {
+    try {
+      return this.deps.explain?.(op) ?? op.op;
+    } catch {
+      return op.op;
+    }
   }
 
   /** backoff after a pass that did not converge: 0.5 s, 1 s, 2 s ... capped at the resync interval */

@@ -2,13 +2,14 @@
  * The kernel's IPVS statistics as metrics, read fresh at scrape time (ipvsadm, cached for a
  * second so bursts of scrapes cost one read). Label names follow node_exporter's `node_ipvs_*`:
  * local_address, local_port, local_mark, proto (TCP, UDP, FWM) and, per realserver,
- * remote_address, remote_port; plus `service`, lvsd's name for a service it manages ("" for
- * the others, which are exported too). Service and backend totals are separate metrics, so a
+ * remote_address, remote_port; plus lvsd's own vocabulary: `service`, lvsd's name for a service
+ * it manages ("" for the others, which are exported too), and per realserver `realserver`
+ * ("ip:port", as on the lvsd_realserver_* series, so the two join). Service and backend totals are separate metrics, so a
  * sum() over one never counts traffic twice.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Endpoint } from '../config/types.js';
-import type { ActualDestination, IpvsStats, IpvsTable, ServiceId, TrafficCounters } from '../ipvs/types.js';
+import { endpointKey, type ActualDestination, type IpvsStats, type IpvsTable, type ServiceId, type TrafficCounters } from '../ipvs/types.js';
 
 export interface IpvsSnapshot {
   readonly table: IpvsTable;
@@ -16,7 +17,7 @@ export interface IpvsSnapshot {
 }
 
 const SERVICE_LABELS = ['service', 'proto', 'local_address', 'local_port', 'local_mark'] as const;
-const BACKEND_LABELS = [...SERVICE_LABELS, 'remote_address', 'remote_port'] as const;
+const BACKEND_LABELS = [...SERVICE_LABELS, 'realserver', 'remote_address', 'remote_port'] as const;
 type ServiceLabels = Record<(typeof SERVICE_LABELS)[number], string>;
 type BackendLabels = Record<(typeof BACKEND_LABELS)[number], string>;
 
@@ -31,7 +32,7 @@ function serviceLabels(s: ServiceId, name: string | undefined): ServiceLabels {
 }
 
 function backendLabels(svc: ServiceLabels, e: Endpoint): BackendLabels {
-  return { ...svc, remote_address: e.host, remote_port: String(e.port) };
+  return { ...svc, realserver: endpointKey(e), remote_address: e.host, remote_port: String(e.port) };
 }
 
 /** kernel counter → metric name suffix, and the direction label it needs */

@@ -5,19 +5,15 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { registerIpvsMetrics, type IpvsSnapshot } from './ipvs-metrics.js';
+import { registerRealserverMetrics, type RealserverGaugeRow, type ServiceGaugeRow } from './realserver-metrics.js';
 
-export interface RealserverGaugeRow {
-  readonly service: string;
-  readonly realserver: string;
-  readonly check: string;
-  readonly up: boolean;
-  /** weight lvsd wants in the table now (0 when quiescent; absent = not in the table) */
-  readonly weight: number | undefined;
-  readonly configuredWeight: number;
-}
+export type { RealserverGaugeRow, ServiceGaugeRow } from './realserver-metrics.js';
 
 export interface MetricsSources {
   readonly realservers: () => Iterable<RealserverGaugeRow>;
+  readonly services: () => Iterable<ServiceGaugeRow>;
+  /** the last reconcile pass: when (ms since the epoch) and whether the table matched after it */
+  readonly reconcile: () => { readonly at: number; readonly converged: boolean } | undefined;
   readonly scheduler: () => { readonly running: number; readonly queued: number };
   /** the kernel's table and traffic statistics, read at scrape time; rejects when the read fails */
   readonly ipvs?: () => Promise<IpvsSnapshot>;
@@ -29,6 +25,15 @@ export interface MetricsSources {
 const IPVS_CACHE_MS = 1000;
 
 const RS_LABELS = ['service', 'realserver', 'check'] as const;
+const PROBE_RESULTS = ['ok', 'fail', 'timeout', 'error'] as const;
+const HEALTHS = ['unknown', 'up', 'down'] as const;
+
+export interface MetricsOptions {
+  /** process and Node.js runtime metrics (lvsd_process_*, lvsd_nodejs_*); default true */
+  readonly defaultMetrics?: boolean;
+  /** lvsd_build_info's labels */
+  readonly build?: { readonly version: string; readonly node: string };
+}
 
 export class Metrics {
   readonly registry: Registry;
@@ -39,20 +44,31 @@ export class Metrics {
   readonly ipvsApplyDuration: Histogram;
   readonly ipvsApplyErrors: Counter;
   readonly ipvsChanges: Counter<'op'>;
+  /** webhook and exec alert deliveries, by alert name and result (sent, failed, dropped) */
+  readonly alertsSent: Counter<'alert' | 'result'>;
+  private readonly configReloads: Counter<'result'>;
+  private readonly configLastSuccess: Gauge;
+  private readonly configLastResult: Gauge;
   /** the realserver rows of the scrape in progress: built once, read by the three gauges */
   private scrapeRows: readonly RealserverGaugeRow[] | undefined;
+  private scrapeServices: readonly ServiceGaugeRow[] | undefined;
   /** the kernel view of the scrape in progress (undefined: the read failed) */
   private scrapeIpvs: IpvsSnapshot | undefined;
   private ipvsCache: { readonly at: number; readonly value: Promise<IpvsSnapshot | undefined> } | undefined;
 
   private readonly sources: MetricsSources;
 
-  constructor(sources: MetricsSources, options: { readonly defaultMetrics?: boolean } = {}) {
+  constructor(sources: MetricsSources, options: MetricsOptions = {}) {
     this.sources = sources;
     const registry = new Registry();
     this.registry = registry;
     const rows = (): Iterable<RealserverGaugeRow> => this.scrapeRows ?? sources.realservers();
-    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'lvsd_' });
+    if (options.defaultMetrics ?? true) {
+      collectDefaultMetrics({ register: registry, prefix: 'lvsd_' });
+      // gauges named like counters (promtool objects); each is the sum of the series of its
+      // namesake without _total, which stays (lvsd_nodejs_active_handles{type} ...)
+      for (const kind of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`lvsd_nodejs_active_${kind}_total`);
+    }
 
     this.probes = new Counter({
       name: 'lvsd_probes_total', help: 'Health probes completed, by result (ok, fail, timeout, error).',
@@ -84,31 +100,44 @@ export class Metrics {
       labelNames: ['op'], registers: [registry],
     });
 
-    const up = new Gauge({
-      name: 'lvsd_realserver_up', help: '1 when the realserver is UP by its checks, else 0.',
-      labelNames: RS_LABELS, registers: [registry],
-      collect() {
-        this.reset();
-        for (const r of rows()) up.set(labels(r), r.up ? 1 : 0);
-      },
-    });
-    const weight = new Gauge({
-      name: 'lvsd_realserver_weight', help: 'Weight lvsd gives the realserver in the IPVS table (-1 = not in the table).',
-      labelNames: RS_LABELS, registers: [registry],
-      collect() {
-        this.reset();
-        for (const r of rows()) weight.set(labels(r), r.weight ?? -1);
-      },
-    });
-    const configured = new Gauge({
-      name: 'lvsd_realserver_configured_weight', help: 'Weight of the realserver in the config.',
-      labelNames: RS_LABELS, registers: [registry],
-      collect() {
-        this.reset();
-        for (const r of rows()) configured.set(labels(r), r.configuredWeight);
-      },
-    });
+    registerRealserverMetrics(registry, rows, () => this.scrapeServices ?? sources.services());
     if (sources.ipvs) registerIpvsMetrics(registry, () => this.scrapeIpvs, sources.serviceName ?? (() => undefined));
+    const build = options.build ?? { version: '0.0.0', node: '' };
+    new Gauge({
+      name: 'lvsd_build_info', help: 'Always 1; labels: lvsd version, Node.js version, node name from the config.',
+      labelNames: ['version', 'nodejs', 'node'], registers: [registry],
+    }).set({ version: build.version, nodejs: process.versions.node, node: build.node }, 1);
+    new Gauge({
+      name: 'lvsd_ipvs_in_sync', help: '1 when the last reconcile pass left the IPVS table as lvsd wants it, else 0.',
+      registers: [registry],
+      collect() {
+        const r = sources.reconcile();
+        this.set(r?.converged ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'lvsd_ipvs_last_reconcile_timestamp_seconds', help: 'When the last reconcile pass ran, seconds since the epoch.',
+      registers: [registry],
+      collect() {
+        const r = sources.reconcile();
+        if (r) this.set(r.at / 1000);
+      },
+    });
+    this.alertsSent = new Counter({
+      name: 'lvsd_alerts_sent_total', help: 'Alert deliveries by alert name and result (sent, failed: retries exhausted, dropped: queue full).',
+      labelNames: ['alert', 'result'], registers: [registry],
+    });
+    this.configReloads = new Counter({
+      name: 'lvsd_config_reloads_total', help: 'Configuration reloads, by result (success, failure: the old config kept running).',
+      labelNames: ['result'], registers: [registry],
+    });
+    for (const result of ['success', 'failure']) this.configReloads.inc({ result }, 0);
+    this.configLastResult = new Gauge({
+      name: 'lvsd_config_last_reload_successful', help: '1 when the last configuration load or reload succeeded, else 0.', registers: [registry],
+    });
+    this.configLastSuccess = new Gauge({
+      name: 'lvsd_config_last_reload_success_timestamp_seconds', help: 'When the running configuration was loaded, seconds since the epoch.', registers: [registry],
+    });
     const inflight = new Gauge({
       name: 'lvsd_probes_in_flight', help: 'Probes running now, and waiting for a concurrency slot.',
       labelNames: ['state'], registers: [registry],
@@ -120,15 +149,32 @@ export class Metrics {
     });
   }
 
+  /** the config was loaded at start-up (`reload` false) or a reload ended with `ok` */
+  configLoaded(ok: boolean, atMs: number, reload: boolean): void {
+    if (reload) this.configReloads.inc({ result: ok ? 'success' : 'failure' });
+    this.configLastResult.set(ok ? 1 : 0);
+    if (ok) this.configLastSuccess.set(atMs / 1000);
+  }
+
+  /** drop the event series of a realserver that left the config (the gauges follow the rows by themselves) */
+  forgetRealserver(service: string, realserver: string, check: string): void {
+    const l = { service, realserver, check };
+    for (const result of PROBE_RESULTS) this.probes.remove({ ...l, result });
+    this.probeDuration.remove(l);
+    for (const from of HEALTHS) for (const to of HEALTHS) if (from !== to) this.transitions.remove({ service, realserver, from, to });
+  }
+
   async text(): Promise<string> {
     const ipvs = await this.readIpvs();
     // prom-client calls every collect() synchronously inside metrics(), before its first await
     this.scrapeRows = [...this.sources.realservers()];
+    this.scrapeServices = [...this.sources.services()];
     this.scrapeIpvs = ipvs;
     try {
       return await this.registry.metrics();
     } finally {
       this.scrapeRows = undefined;
+      this.scrapeServices = undefined;
       this.scrapeIpvs = undefined;
     }
   }
@@ -146,8 +192,4 @@ export class Metrics {
   get contentType(): string {
     return this.registry.contentType;
   }
-}
-
-function labels(r: RealserverGaugeRow): { service: string; realserver: string; check: string } {
-  return { service: r.service, realserver: r.realserver, check: r.check };
 }

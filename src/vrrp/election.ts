@@ -160,7 +160,7 @@ function tick(cfg: ElectionConfig, s: ElectionState, now: number): Step {
     return { state: { ...s, nextAdvertAt: next }, actions: [{ type: 'send', priority: s.priority }] };
   }
   if (s.state === 'backup' && s.masterDownAt !== undefined && now >= s.masterDownAt) {
-    return toMaster(cfg, s, now, s.master ? `no advert from ${s.master.src} for ${Math.round(masterDownMs(s.priority, s.masterIntervalMs))}ms` : 'no master');
+    return toMaster(cfg, s, now, `no advert${s.master ? ` from ${s.master.src}` : ''} for ${Math.round(masterDownMs(s.priority, s.masterIntervalMs))}ms`);
   }
   return { state: s, actions: [] };
 }

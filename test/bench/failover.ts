@@ -12,11 +12,22 @@ import { Lan, waitFor, type Host } from '../support/netns.js';
 
 const VIP = '198.51.100.100';
 
-export interface FailoverSample { impl: 'lvsd' | 'keepalived'; intervalMs: number; version: 2 | 3; samplesMs: number[]; medianMs: number; expectedMs: number }
+export interface FailoverSample {
+  impl: 'lvsd' | 'keepalived'; intervalMs: number; version: 2 | 3; expectedMs: number;
+  /** master killed -> VIP on the backup */
+  samplesMs: number[]; medianMs: number;
+  /** the master's last advert -> VIP on the backup: the backup's own reaction, free of the kill's phase */
+  silenceMs: number[]; silenceMedianMs: number;
+}
+
+const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 
 interface Router { stop(): Promise<void>; kill(): Promise<void> }
 
-export async function failoverBench(root: string, trials = 5): Promise<FailoverSample[]> {
+export async function failoverBench(
+  root: string, trials = 7, intervals: readonly number[] = [1000, 100], impls: readonly ('keepalived' | 'lvsd')[] = ['keepalived', 'lvsd'],
+): Promise<FailoverSample[]> {
   const lan = new Lan('fb');
   const dir = mkdtempSync(path.join(tmpdir(), 'lvsd-failover-'));
   const out: FailoverSample[] = [];
@@ -26,6 +37,18 @@ export async function failoverBench(root: string, trials = 5): Promise<FailoverS
     const a = await lan.host('a', '198.51.100.2');
     const b = await lan.host('b', '198.51.100.3');
     const holds = async (h: Host): Promise<boolean> => (await lan.addresses(h)).includes(VIP);
+    // every VRRP packet b receives, with its time: the killed master's last advert
+    const adverts: { at: number; source: string }[] = [];
+    const watcher = lan.spawn(b, [process.execPath, path.join(root, 'dist/test/bench/vrrp-watch.js')], {
+      onOutput: (l) => {
+        const [ns, source] = l.split(' ');
+        if (source) adverts.push({ at: Number(ns) / 1e6, source });
+      },
+    });
+    await new Promise<void>((resolve, reject) => {
+      watcher.stdout!.once('data', () => resolve());
+      watcher.once('exit', (c) => reject(new Error(`vrrp-watch exited (${c})`)));
+    });
 
     const lvsd = (h: Host, name: string, priority: number, intervalMs: number): Router => {
       const file = path.join(dir, `${name}.yaml`);
@@ -58,9 +81,11 @@ services: []\n`);
       };
     };
 
-    for (const intervalMs of [1000, 100]) {
-      for (const [impl, make] of [['keepalived', keepalived], ['lvsd', lvsd]] as const) {
+    for (const intervalMs of intervals) {
+      for (const impl of impls) {
+        const make = impl === 'lvsd' ? lvsd : keepalived;
         const samples: number[] = [];
+        const silence: number[] = [];
         for (let t = 0; t < trials; t++) {
           const ra = make(a, 'a', 150, intervalMs);
           const rb = make(b, 'b', 100, intervalMs);
@@ -71,13 +96,18 @@ services: []\n`);
             await new Promise((r) => setTimeout(r, 1500 + 4 * intervalMs));
             const monitor = lan.spawn(b, ['ip', 'monitor', 'address', 'dev', 'eth0']);
             const seen = new Promise<number>((resolve) => {
-              monitor.stdout!.on('data', (d: Buffer) => { if (d.toString().includes(VIP)) resolve(performance.now()); });
+              monitor.stdout!.on('data', (d: Buffer) => { if (d.toString().includes(VIP)) resolve(nowMs()); });
             });
             await new Promise((r) => setTimeout(r, 200)); // the monitor is listening
-            const t0 = performance.now();
+            const t0 = nowMs();
             await ra.kill();
             const t1 = await Promise.race([seen, new Promise<number>((_, rej) => setTimeout(() => rej(new Error(`${impl}: no takeover in 15 s`)), 15_000))]);
             samples.push(t1 - t0);
+            const last = adverts.filter((x) => x.source === a.address && x.at <= t1).at(-1);
+            if (watcher.exitCode !== null) throw new Error(`vrrp-watch exited (${watcher.exitCode})`);
+            if (!last) throw new Error(`${impl}: no advert from ${a.address} seen`);
+            if (process.env.LVSD_BENCH_DEBUG) process.stderr.write(`${impl} ${intervalMs}: ${adverts.length} adverts seen, watcher exit ${watcher.exitCode}, last from a ${t1 - last.at} ms before the VIP\n`);
+            silence.push(t1 - last.at);
             await lan.kill(monitor);
           } finally {
             await ra.stop();
@@ -88,10 +118,9 @@ services: []\n`);
             await new Promise((r) => del2.once('exit', r));
           }
         }
-        samples.sort((x, y) => x - y);
         out.push({
-          impl, intervalMs, version: 3, samplesMs: samples, medianMs: samples[Math.floor(samples.length / 2)]!,
-          expectedMs: 3 * intervalMs + ((256 - 100) * intervalMs) / 256,
+          impl, intervalMs, version: 3, expectedMs: 3 * intervalMs + ((256 - 100) * intervalMs) / 256,
+          samplesMs: samples, medianMs: median(samples), silenceMs: silence, silenceMedianMs: median(silence),
         });
       }
     }

@@ -113,8 +113,11 @@ if (json) {
     for (const intervalMs of [1000, 100]) {
       const l = failover.find((x) => x.impl === 'lvsd' && x.intervalMs === intervalMs)!;
       const k = failover.find((x) => x.impl === 'keepalived' && x.intervalMs === intervalMs)!;
-      process.stdout.write(`  advert ${intervalMs} ms (Master_Down_Interval ${f(l.expectedMs, 0)} ms): lvsd median ${f(l.medianMs, 0)} ms [${l.samplesMs.map((x) => f(x, 0)).join(', ')}],`
-        + ` keepalived median ${f(k.medianMs, 0)} ms [${k.samplesMs.map((x) => f(x, 0)).join(', ')}], lvsd/keepalived ${f(l.medianMs / k.medianMs, 2)}\n`);
+      process.stdout.write(`  advert ${intervalMs} ms (Master_Down_Interval ${f(l.expectedMs, 0)} ms):\n`
+        + `    kill -> VIP:         lvsd median ${f(l.medianMs, 0)} ms [${l.samplesMs.map((x) => f(x, 0)).join(', ')}],`
+        + ` keepalived median ${f(k.medianMs, 0)} ms [${k.samplesMs.map((x) => f(x, 0)).join(', ')}], lvsd/keepalived ${f(l.medianMs / k.medianMs, 2)}\n`
+        + `    last advert -> VIP:  lvsd median ${f(l.silenceMedianMs, 0)} ms [${l.silenceMs.map((x) => f(x, 0)).join(', ')}],`
+        + ` keepalived median ${f(k.silenceMedianMs, 0)} ms [${k.silenceMs.map((x) => f(x, 0)).join(', ')}], lvsd/keepalived ${f(l.silenceMedianMs / k.silenceMedianMs, 2)}\n`);
     }
   }
 }

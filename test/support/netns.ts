@@ -84,9 +84,17 @@ export class Lan {
     const child = spawn('ip', ['netns', 'exec', host.ns, ...argv], { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     this.procs.add(child);
     child.once('exit', () => this.procs.delete(child));
-    const out = (b: Buffer): void => { for (const l of b.toString().split('\n')) if (l) opts.onOutput?.(l); };
-    child.stdout!.on('data', out);
-    child.stderr!.on('data', out);
+    // whole lines only: a chunk may end in the middle of one
+    const lines = (): ((b: Buffer) => void) => {
+      let rest = '';
+      return (b) => {
+        const parts = (rest + b.toString()).split('\n');
+        rest = parts.pop() ?? '';
+        for (const l of parts) if (l) opts.onOutput?.(l);
+      };
+    };
+    child.stdout!.on('data', lines());
+    child.stderr!.on('data', lines());
     return child;
   }
 

@@ -267,12 +267,76 @@ services:
     driver.setConns({ protocol: 'tcp', endpoint: { host: '192.0.2.10', port: 80 }, scheduler: 'wlc' }, { endpoint: { host: '198.51.100.2', port: 80 } }, { activeConns: 4, inactiveConns: 9 });
     const text = await d.metrics.text();
     const web = 'service="web",proto="TCP",local_address="192.0.2.10",local_port="80",local_mark=""';
-    expect(text).toContain(`lvsd_ipvs_connections{${web},remote_address="198.51.100.2",remote_port="80",state="active"} 4`);
-    expect(text).toContain(`lvsd_ipvs_connections{${web},remote_address="198.51.100.2",remote_port="80",state="inactive"} 9`);
-    expect(text).toContain(`lvsd_ipvs_backend_weight{${web},remote_address="198.51.100.2",remote_port="80"} 3`);
+    expect(text).toContain(`lvsd_ipvs_connections{${web},realserver="198.51.100.2:80",remote_address="198.51.100.2",remote_port="80",state="active"} 4`);
+    expect(text).toContain(`lvsd_ipvs_connections{${web},realserver="198.51.100.2:80",remote_address="198.51.100.2",remote_port="80",state="inactive"} 9`);
+    expect(text).toContain(`lvsd_ipvs_backend_weight{${web},realserver="198.51.100.2:80",remote_address="198.51.100.2",remote_port="80"} 3`);
     expect(text).toContain(`lvsd_ipvs_service_connections_total{${web}} 0`);
     expect(text).toContain(`lvsd_ipvs_service_bytes_total{${web},direction="in"} 0`);
-    expect(text).toContain('lvsd_ipvs_backend_weight{service="",proto="FWM",local_address="",local_port="0",local_mark="5",remote_address="198.51.100.9",remote_port="0"} 2');
+    expect(text).toContain('lvsd_ipvs_backend_weight{service="",proto="FWM",local_address="",local_port="0",local_mark="5",realserver="198.51.100.9:0",remote_address="198.51.100.9",remote_port="0"} 2');
     expect(text).toContain('lvsd_ipvs_stats_up 1');
+  });
+});
+
+describe('daemon metrics', () => {
+  it('exports state, last probe, streaks, weights, service counts, sync state, build and config info', async () => {
+    const { clock, kit, daemon: d } = start(`
+node: { name: dir1 }
+defaults: { interval: 1s, timeout: 500ms, rise: 1, fall: 2 }
+services:
+  - name: web
+    address: 192.0.2.10:80
+    sorry_server: 198.51.100.99:80
+    check: { type: tcp }
+    realservers:
+      - { address: 198.51.100.2:80, weight: 5 }
+      - { address: 198.51.100.3:80, weight: 3 }
+`);
+    kit.healthy.set('198.51.100.3:80', false);
+    await d.start();
+    await clock.advance(3500);
+    await d.reconcileNow();
+    const a = 'service="web",realserver="198.51.100.2:80",check="tcp"';
+    const b = 'service="web",realserver="198.51.100.3:80",check="tcp"';
+    let text = await d.metrics.text();
+    const has = (line: string): void => expect(text.split('\n')).toContain(line);
+    has(`lvsd_realserver_state{${a},state="up"} 1`);
+    has(`lvsd_realserver_state{${a},state="down"} 0`);
+    has(`lvsd_realserver_state{${b},state="down"} 1`);
+    has(`lvsd_realserver_state{${b},state="unknown"} 0`);
+    has(`lvsd_realserver_consecutive_failures{${b}} 4`);
+    has(`lvsd_realserver_consecutive_successes{${a}} 4`);
+    has(`lvsd_realserver_last_probe_success{${b}} 0`);
+    has(`lvsd_realserver_last_probe_timestamp_seconds{${a}} 3`);
+    has(`lvsd_realserver_last_probe_duration_seconds{${a}} 0.001`);
+    has(`lvsd_realserver_state_since_timestamp_seconds{${b}} 1`);
+    has(`lvsd_realserver_weight{${a}} 5`);
+    has(`lvsd_realserver_weight{${b}} 0`);
+    has(`lvsd_realserver_wanted_weight{${b}} 0`);
+    has(`lvsd_realserver_configured_weight{${b}} 3`);
+    has('lvsd_service_realservers{service="web",state="up"} 1');
+    has('lvsd_service_realservers{service="web",state="down"} 1');
+    has('lvsd_service_realservers{service="web",state="draining"} 0');
+    has('lvsd_service_sorry_active{service="web"} 0');
+    has('lvsd_ipvs_in_sync 1');
+    has(`lvsd_build_info{version="0.0.0",nodejs="${process.versions.node}",node="dir1"} 1`);
+    has('lvsd_config_last_reload_successful 1');
+    has('lvsd_config_reloads_total{result="failure"} 0');
+    has('lvsd_config_last_reload_success_timestamp_seconds 0');
+
+    // every realserver down: the sorry server takes over
+    kit.healthy.set('198.51.100.2:80', false);
+    await clock.advance(2000);
+    await d.reconcileNow();
+    text = await d.metrics.text();
+    has('lvsd_service_sorry_active{service="web"} 1');
+    has('lvsd_service_realservers{service="web",state="down"} 2');
+
+    // a realserver that leaves the config takes its event series with it
+    expect(text).toContain(`lvsd_probes_total{${b},result="fail"}`);
+    d.metrics.forgetRealserver('web', '198.51.100.3:80', 'tcp');
+    text = await d.metrics.text();
+    const events = text.split('\n').filter((l) => /^lvsd_(probes_total|probe_duration_seconds|realserver_transitions_total)/.test(l));
+    expect(events.filter((l) => l.includes('realserver="198.51.100.3:80"'))).toEqual([]);
+    expect(events.filter((l) => l.includes(a)).length).toBeGreaterThan(10);
   });
 });

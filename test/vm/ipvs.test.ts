@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SCHEDULERS } from '../../src/config/types.js';
-import { skipUnless } from '../support/env.js';
+import { integrationRequired, skipUnless } from '../support/env.js';
 import { ROOT, runGuestScript, vmAvailability, type VmRun } from './vm.js';
 
 interface Outcome { ok: boolean; data?: any; error?: string; ms: number }
@@ -104,7 +104,8 @@ describe.skipIf(skipUnless(availability.ok, availability.ok ? '' : `IPVS VM: ${a
   });
 
   it('exports the kernel\'s statistics with node_exporter\'s label names', () => {
-    const lines: string[] = data('metrics');
+    const { lines, promtool } = data('metrics') as { lines: string[]; promtool: { code: number | null; output: string } };
+    if (promtool.code !== null || integrationRequired()) expect(promtool).toEqual({ code: 0, output: '' });
     expect(lines).toContain('lvsd_ipvs_stats_up 1');
     const total = lines.find((l) => l.startsWith('lvsd_ipvs_service_connections_total{service="web"'));
     expect(total).toMatch(/proto="TCP",local_address="192\.0\.2\.100",local_port="80",local_mark=""\} \d+$/);

@@ -193,7 +193,11 @@ ipvsadm -a -t 192.0.2.100:80 -r 198.51.100.77:8080 -m -w 5
   await scenario('metrics', async () => {
     await new Promise((r) => setTimeout(r, 2500)); // the kernel's estimator refreshes rates every 2 s
     const text = await lvsd!.metrics();
-    return text.split('\n').filter((l) => l.startsWith('lvsd_ipvs_') && /service="web"|lvsd_ipvs_stats_up/.test(l));
+    return {
+      lines: text.split('\n').filter((l) => l.startsWith('lvsd_ipvs_') && /service="web"|lvsd_ipvs_stats_up/.test(l)),
+      // the host's promtool, through the shared filesystem: the lint on series from a real kernel
+      promtool: await promtoolCheck(text),
+    };
   });
 
   await scenario('crash-and-adopt', async () => {
@@ -347,4 +351,18 @@ function startLvsdIn(l: Lab, ns: string, yaml: string): { kill: () => Promise<vo
       await gone;
     },
   };
+}
+
+/** `promtool check metrics` on text (code null: promtool is not installed) */
+function promtoolCheck(text: string): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const p = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    p.stdout.on('data', (d: Buffer) => { output += d.toString(); });
+    p.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+    p.once('error', (e) => resolve({ code: null, output: e.message }));
+    p.once('close', (code) => resolve({ code, output }));
+    p.stdin.on('error', () => undefined);
+    p.stdin.end(text);
+  });
 }
