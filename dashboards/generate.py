@@ -98,7 +98,9 @@ b.add(ts("VRRP transitions and split brain",[
     t(f'sum by (instance, to) (increase(lvsd_vrrp_transitions_total{{{I}}}[$__rate_interval]))',"{{instance}} to {{to}}"),
     t(f'sum by (instance) (increase(lvsd_vrrp_dual_master_seen_total{{{I}}}[$__rate_interval]))',"{{instance}} another master seen")],draw="bars"),24,7)
 b.row("Alerts, reloads and lvsd itself")
-b.add(ts("Alert deliveries",[t(f'sum by (alert, result) (increase(lvsd_alerts_sent_total{{{I}}}[$__rate_interval]))',"{{alert}} {{result}}")],draw="bars",desc="sent; failed: retries exhausted; dropped: the queue was full."),8,8)
+b.add(ts("Alert deliveries",[t(f'sum by (target, result) (increase(lvsd_alerts_sent_total{{{I}}}[$__rate_interval]))',"{{target}} {{result}}")],draw="bars",desc="sent; failed: an attempt failed (retried); rejected: refused by the receiver; dropped: queue full; suppressed: outside the period."),8,8)
+b.add(ts("Alert queues",[t(f'max by (target) (lvsd_alerts_queue_depth{{{I}}})',"{{target}} waiting"),
+    t(f'max by (target) (lvsd_alerts_queue_oldest_age_seconds{{{I}}})',"{{target}} oldest age (s)")],desc="Undelivered alerts per target (kept across restarts) and how long the oldest has waited: a receiver that is down."),8,8)
 b.add(ts("Config reloads",[t(f'sum by (result) (increase(lvsd_config_reloads_total{{{I}}}[$__rate_interval]))',"{{result}}")],draw="bars"),8,8)
 b.add(stat("Config loaded",[t(f'lvsd_config_last_reload_success_timestamp_seconds{{{I}}} * 1000',"{{instance}}",instant=True)],unit="dateTimeFromNow",desc="When the running config was loaded; red when the last reload failed (the old config runs on)."),4,4)
 b.add(stat("Last reload OK",[t(f'min(lvsd_config_last_reload_successful{{{I}}})',instant=True)],mappings=[{"type":"value","options":{"0":{"text":"FAILED","color":"red"},"1":{"text":"ok","color":"green"}}}],thresholds=red_if_below(1)),4,4)

@@ -17,6 +17,7 @@ import type { IpvsDriver } from '../ipvs/types.js';
 import { startApi, type ApiServer } from '../api/server.js';
 import type { FailoverConfig } from '../config/types.js';
 import type { VrrpStatus } from '../daemon/status.js';
+import { AlertSystem } from '../alerts/manager.js';
 import { registerVrrpMetrics } from '../metrics/vrrp-metrics.js';
 import { IpAddressManager } from '../vrrp/addresses.js';
 import { VrrpInstance } from '../vrrp/instance.js';
@@ -81,6 +82,24 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
     config, clock: systemClock, random: Math.random, log, probes, driver,
     cron: nodeCronStarter(log.child({ component: 'cron' })), version: lvsdVersion(),
   });
+  let alerts: AlertSystem | undefined;
+  if (config.alerts.length > 0) {
+    const m = daemon.metrics;
+    alerts = await AlertSystem.start({
+      alerts: config.alerts, node: config.node.name, stateDir: config.stateDir, clock: systemClock, random: Math.random,
+      log: log.child({ component: 'alerts' }),
+      observer: {
+        sent: (target) => m.alertsSent.inc({ target, result: 'sent' }),
+        failed: (target) => m.alertsSent.inc({ target, result: 'failed' }),
+        rejected: (target) => m.alertsSent.inc({ target, result: 'rejected' }),
+        dropped: (target) => m.alertsSent.inc({ target, result: 'dropped' }),
+        suppressed: (target) => m.alertsSent.inc({ target, result: 'suppressed' }),
+      },
+    });
+    const a = alerts;
+    m.setAlertQueues(() => a.queues());
+    daemon.onEvent((e) => a.handle(e));
+  }
   let api: ApiServer;
   let vrrpStatus: (() => VrrpStatus) | undefined;
   let stopTracker: (() => void) | undefined;
@@ -133,6 +152,7 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
       metricsContentType: daemon.metrics.contentType,
     }, { listen: config.api.listen, socket: config.api.socket, log: log.child({ component: 'api' }) });
   } catch (e) {
+    await alerts?.close();
     await probes.close();
     await driver.close();
     throw e;
@@ -146,6 +166,7 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
     } catch (e) {
       await api.close();
       await daemon.close();
+      await alerts?.close();
       await probes.close();
       await driver.close();
       throw e;
@@ -163,6 +184,8 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
         await stopSync?.();
         await api.close();
         await daemon.close();
+        // a moment to deliver the last alerts (the failover to STOP); the rest waits in state_dir
+        await alerts?.close(2000);
         await probes.close();
         await driver.close();
       })();

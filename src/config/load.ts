@@ -15,8 +15,9 @@ import {
   realserverSchema, serviceHeadSchema, show, topSchema,
   type ParsedEndpoint, type RawCheck, type RawDefaults, type RawServiceHead, type RawTop,
 } from './schema.js';
+import { ALERT_EVENT_TYPES } from './types.js';
 import type {
-  ApiConfig, Config, Endpoint, FailoverConfig, Forward, RealserverConfig, TrackConfig, ResolvedCheck, ServiceConfig, ServiceProtocol,
+  AlertConfig, ApiConfig, Config, Endpoint, FailoverConfig, ScheduleConfig, Forward, RealserverConfig, TrackConfig, ResolvedCheck, ServiceConfig, ServiceProtocol,
 } from './types.js';
 
 type Seg = string | number;
@@ -584,6 +585,8 @@ export function parseConfig(text: string, file: string): Config {
     crossServiceRules(raw.services, problems);
   }
   const failover = top?.data.failover && failoverConfig(top.data.failover, services, problems);
+  const alerts = alertsConfig(top?.data.alerts ?? [], services, problems);
+  const schedules = schedulesConfig(top?.data.schedules ?? [], services, problems);
   if (problems.count > 0 || !top) throw new ConfigError(problems.sorted());
   const t = top.data;
   return {
@@ -601,7 +604,72 @@ export function parseConfig(text: string, file: string): Config {
     maxConcurrentProbes: t.max_concurrent_probes ?? DEFAULTS.maxConcurrentProbes,
     services,
     ...(failover ? { failover } : {}),
+    alerts,
+    schedules,
   };
+}
+
+/** alerts: one target each, unique names, selectors that name what the config has. */
+function alertsConfig(list: NonNullable<RawTop['alerts']>, services: readonly ServiceConfig[], problems: Problems): AlertConfig[] {
+  const out: AlertConfig[] = [];
+  const seen = new Set<string>();
+  const serviceNames = new Set(services.map((s) => s.name));
+  const realserverIds = new Set(services.flatMap((s) => s.realservers.map((r) => r.id)));
+  list.forEach((a, i) => {
+    const at = (key?: string): Path => (key ? ['alerts', i, key] : ['alerts', i]);
+    const before = problems.count;
+    if (seen.has(a.name)) problems.at(at('name'), `duplicate alert name ${JSON.stringify(a.name)}`);
+    seen.add(a.name);
+    if ((a.webhook === undefined) === (a.exec === undefined)) problems.at(at(), 'give exactly one of webhook or exec');
+    if (a.format !== undefined && a.webhook === undefined) problems.at(at('format'), 'only applies to webhook');
+    if (a.webhook?.secret_file !== undefined && (a.format ?? 'generic') !== 'generic') problems.at(['alerts', i, 'webhook', 'secret_file'], 'only the generic format is signed');
+    (a.services ?? []).forEach((name, j) => {
+      if (!serviceNames.has(name)) problems.at(['alerts', i, 'services', j], `no service named ${JSON.stringify(name)}`);
+    });
+    (a.realservers ?? []).forEach((id, j) => {
+      if (!realserverIds.has(id)) problems.at(['alerts', i, 'realservers', j], `no realserver ${JSON.stringify(id)} in any service`);
+    });
+    const retryInitialMs = a.retry_initial ?? 1000;
+    const retryMaxMs = a.retry_max ?? 300_000;
+    if (retryMaxMs < retryInitialMs) problems.at(at('retry_max'), `must not be shorter than retry_initial (${formatDuration(retryInitialMs)})`);
+    if (problems.count !== before) return;
+    out.push({
+      name: a.name,
+      target: a.webhook
+        ? { kind: 'webhook', url: a.webhook.url, format: a.format ?? 'generic', ...(a.webhook.secret_file ? { secretFile: a.webhook.secret_file } : {}) }
+        : { kind: 'exec', command: a.exec! },
+      on: new Set(a.on ?? ALERT_EVENT_TYPES),
+      ...(a.services ? { services: new Set(a.services) } : {}),
+      ...(a.realservers ? { realservers: new Set(a.realservers) } : {}),
+      after: a.after ?? 1,
+      everyMs: a.every ?? 0,
+      ...(a.period ? { period: a.period } : {}),
+      outsidePeriod: a.outside_period ?? 'wait',
+      queueMax: a.queue_max ?? 1000,
+      timeoutMs: a.timeout ?? 10_000,
+      retryInitialMs,
+      retryMaxMs,
+    });
+  });
+  return out;
+}
+
+/** schedules: a drain names a realserver of the service it names. */
+function schedulesConfig(list: NonNullable<RawTop['schedules']>, services: readonly ServiceConfig[], problems: Problems): ScheduleConfig[] {
+  const out: ScheduleConfig[] = [];
+  list.forEach((sc, i) => {
+    const svc = services.find((s) => s.name === sc.drain.service);
+    if (!svc) {
+      problems.at(['schedules', i, 'drain', 'service'], `no service named ${JSON.stringify(sc.drain.service)}`);
+      return;
+    }
+    if (!svc.realservers.some((r) => r.id === sc.drain.realserver)) {
+      problems.at(['schedules', i, 'drain', 'realserver'], `service ${svc.name} has no realserver ${JSON.stringify(sc.drain.realserver)}`);
+      return;
+    }
+    out.push({ cron: sc.cron, drain: { service: sc.drain.service, realserver: sc.drain.realserver, forMs: sc.drain.for } });
+  });
+  return out;
 }
 
 /** failover: the rules that need more than one key (interval per version, tracked services). */

@@ -8,7 +8,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { validate as cronValidate, validateDetailed as cronValidateDetailed } from 'node-cron';
 import { z } from 'zod';
 import type { CheckType } from '../../checks/types.js';
-import { SCHEDULERS } from './types.js';
+import { ALERT_EVENT_TYPES, SCHEDULERS } from './types.js';
 import { DURATION_EXPECTED, DURATION_PATTERN, formatDuration, tryParseDuration } from './duration.js';
 
 export const CHECK_TYPES = ['icmp', 'tcp', 'http', 'https', 'banner', 'exec'] as const satisfies readonly CheckType[];
@@ -30,7 +30,7 @@ export const CHECK_TYPE_KEYS: Readonly<Record<CheckType, readonly string[]>> = {
 };
 
 /** Design keys this version refuses with a clear message instead of "unknown key". */
-export const UNSUPPORTED_KEYS = ['alerts', 'schedules'] as const;
+export const UNSUPPORTED_KEYS = [] as const;
 
 const quote = (v: unknown): string => JSON.stringify(v) ?? String(v);
 
@@ -335,6 +335,61 @@ export const failoverSchema = z
   })
   .describe('director failover with VRRP (keepalived-compatible)');
 
+const argv = (what: string) => z.array(z.string().min(1)).min(1).describe(what);
+
+export const alertSchema = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, {
+      error: (iss) => `invalid alert name ${quote(iss.input)}; use 1-63 letters, digits, "_", "." or "-", starting with a letter or digit`,
+    }).describe('unique name: the `target` label of the alert metrics and the name of its queue file in state_dir'),
+    webhook: z.strictObject({
+      url: z.string().refine((u) => { try { return ['http:', 'https:'].includes(new URL(u).protocol); } catch { return false; } },
+        { error: (iss) => `invalid URL ${quote(iss.input)} (expected http:// or https://)` }).describe('where alerts are POSTed'),
+      secret_file: z.string().min(1).describe('generic format: file with the key of the x-lvsd-signature HMAC-SHA256 header').optional(),
+    }).describe('send alerts to this URL').optional(),
+    exec: argv('a command (argv) that gets each alert as JSON on stdin; exit 0 = delivered').optional(),
+    format: z.enum(['generic', 'alertmanager', 'slack']).describe('webhook body: generic (JSON, signed) | alertmanager (API v2) | slack (incoming webhook); default generic').optional(),
+    on: z.array(z.enum(ALERT_EVENT_TYPES, { error: (iss) => `unknown event ${quote(iss.input)}; expected one of ${ALERT_EVENT_TYPES.join(', ')}` }))
+      .min(1).describe(`events to send: ${ALERT_EVENT_TYPES.join(', ')}; default all`).optional(),
+    services: z.array(z.string().min(1)).min(1).describe('only events of these services (failover and reload events always pass)').optional(),
+    realservers: z.array(z.string().min(1)).min(1).describe('only events of these realservers ("ip:port")').optional(),
+    after: int(1, 1_000_000).describe('mon\'s alertafter: a down alert after this many consecutive failed probes; default 1').optional(),
+    every: duration('mon\'s alertevery: repeat a down alert this often while still down; 0s = once; default 0s', { minMs: 0 }).optional(),
+    period: z.string().superRefine((s, ctx) => {
+      const p = periodProblem(s);
+      if (p) ctx.addIssue({ code: 'custom', message: p, input: s });
+    }).describe('mon\'s period: cron expression (5 fields, or 6 with seconds) whose minutes alerts go out in, e.g. "* 7-22 * * 1-5"').optional(),
+    outside_period: z.enum(['wait', 'drop']).describe('alerts outside the period: wait for it (default) or drop').optional(),
+    queue_max: int(1, 1_000_000).describe('most undelivered alerts kept (in state_dir); past it the oldest are dropped and counted; default 1000').optional(),
+    timeout: duration('one delivery attempt\'s deadline; default 10s').optional(),
+    retry_initial: duration('first retry delay (doubles each time, with jitter); default 1s').optional(),
+    retry_max: duration('longest retry delay; default 5m').optional(),
+  })
+  .describe('an alert target with its policy');
+
+export const scheduleSchema = z
+  .strictObject({
+    cron: z.string().superRefine((s, ctx) => {
+      const p = periodProblem(s);
+      if (p) ctx.addIssue({ code: 'custom', message: p, input: s });
+    }).describe('when: cron expression, 5 fields (or 6 with seconds), e.g. "0 2 * * 0"'),
+    drain: z.strictObject({
+      service: z.string().min(1).describe('the service'),
+      realserver: z.string().min(1).describe('the realserver "ip:port" (as in the service)'),
+      for: duration('how long it stays drained (weight 0) before lvsd undrains it'),
+    }).describe('drain a realserver for a while'),
+  })
+  .describe('a scheduled operation');
+
+/** A 5- or 6-field cron expression, as node-cron accepts it. */
+export function periodProblem(expr: string): string | undefined {
+  const fields = expr.trim().split(/\s+/);
+  if (fields.length !== 5 && fields.length !== 6) return `cron expression ${quote(expr)} needs 5 fields (or 6 with seconds), got ${fields.length}`;
+  if (cronValidate(expr)) return undefined;
+  const first = cronValidateDetailed(expr).errors[0];
+  return `invalid cron expression ${quote(expr)}${first ? `: ${first.message}` : ''}`;
+}
+
 /** Top-level keys except `services` (validated one service at a time by load.ts). */
 export const topSchema = z.strictObject({
   node: z
@@ -368,6 +423,8 @@ export const topSchema = z.strictObject({
     .describe('the IPVS driver')
     .optional(),
   failover: failoverSchema.optional(),
+  alerts: z.array(alertSchema).describe('alert targets: webhooks and commands, with mon-style policy').optional(),
+  schedules: z.array(scheduleSchema).describe('operations run on a cron schedule (drain a realserver for a while)').optional(),
   state_dir: z.string().min(1).describe('state kept across restarts; default /var/lib/lvsd').optional(),
   max_concurrent_probes: int(1, 100_000).describe('global cap on probes in flight; default 256').optional(),
   defaults: defaultsSchema.optional(),

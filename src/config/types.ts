@@ -118,6 +118,57 @@ export interface NotifyConfig {
   readonly timeoutMs: number;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Alerts and scheduled operations
+
+export const ALERT_EVENT_TYPES = [
+  'realserver_down', 'realserver_up', 'service_down', 'service_up', 'failover', 'config_reload_failed',
+  'drain_started', 'drain_finished',
+] as const;
+export type AlertEventType = (typeof ALERT_EVENT_TYPES)[number];
+
+export type WebhookFormat = 'generic' | 'alertmanager' | 'slack';
+
+export type AlertTarget =
+  | {
+      readonly kind: 'webhook'; readonly url: string; readonly format: WebhookFormat;
+      /** file holding the HMAC-SHA256 key of the generic format's signature header (read at start) */
+      readonly secretFile?: string;
+    }
+  | { readonly kind: 'exec'; readonly command: readonly string[] };
+
+export interface AlertConfig {
+  /** unique; the metrics' `target` label and the queue's file name */
+  readonly name: string;
+  readonly target: AlertTarget;
+  /** which events this entry sends */
+  readonly on: ReadonlySet<AlertEventType>;
+  /** only these services / realservers ("ip:port"); undefined = all */
+  readonly services?: ReadonlySet<string>;
+  readonly realservers?: ReadonlySet<string>;
+  /** mon's alertafter: a down alert after this many consecutive failures (>= 1) */
+  readonly after: number;
+  /** mon's alertevery: repeat a down alert this often while still down; 0 = once */
+  readonly everyMs: number;
+  /** mon's period: a cron expression (5 or 6 fields) during whose minutes alerts go out */
+  readonly period?: string;
+  /** outside the period: hold alerts until it opens ('wait') or drop them ('drop') */
+  readonly outsidePeriod: 'wait' | 'drop';
+  /** most alerts queued for this target; past it the oldest are dropped (and counted) */
+  readonly queueMax: number;
+  /** one delivery attempt's deadline */
+  readonly timeoutMs: number;
+  /** retry backoff: first delay and cap (exponential, with jitter) */
+  readonly retryInitialMs: number;
+  readonly retryMaxMs: number;
+}
+
+export interface ScheduleConfig {
+  /** cron expression (5 or 6 fields) */
+  readonly cron: string;
+  readonly drain: { readonly service: string; readonly realserver: string; readonly forMs: number };
+}
+
 export interface Config {
   /** the file it came from (for messages) */
   readonly file: string;
@@ -129,4 +180,6 @@ export interface Config {
   readonly maxConcurrentProbes: number;
   readonly services: readonly ServiceConfig[];
   readonly failover?: FailoverConfig;
+  readonly alerts: readonly AlertConfig[];
+  readonly schedules: readonly ScheduleConfig[];
 }

@@ -31,6 +31,9 @@ export class CommandError extends LvsError {
   }
 }
 
+/** after the program exits, how long its pipes may take to close */
+const EXIT_GRACE_MS = 100;
+
 export function runCommand(file: string, args: readonly string[], options: RunOptions): Promise<CommandResult> {
   const t0 = performance.now();
   const what = [file, ...args].join(' ');
@@ -42,6 +45,8 @@ export function runCommand(file: string, args: readonly string[], options: RunOp
     const child = spawn(file, args, {
       stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       env: options.env ?? { ...process.env, LC_ALL: 'C' },
+      // its own process group: a timeout kills what it started too (a hook's `sleep` in a shell)
+      detached: true,
     });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
@@ -50,7 +55,11 @@ export function runCommand(file: string, args: readonly string[], options: RunOp
     let failure: CommandError | undefined;
     const kill = (err: CommandError): void => {
       failure ??= err;
-      child.kill('SIGKILL');
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
     };
     const timer = setTimeout(
       () => kill(new CommandError('LVSD_ERR_COMMAND_TIMEOUT', `${what}: no answer within ${options.timeoutMs}ms (killed)`, { file, args })),
@@ -66,7 +75,10 @@ export function runCommand(file: string, args: readonly string[], options: RunOp
       done();
       reject(new CommandError('LVSD_ERR_COMMAND_START', `${file}: cannot run (${err.code ?? err.message})`, { file, args, errno: err.code }, { cause: err }));
     });
-    child.once('close', (code, signal) => {
+    let settled = false;
+    const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
+      if (settled) return;
+      settled = true;
       done();
       if (failure) {
         reject(failure);
@@ -78,6 +90,16 @@ export function runCommand(file: string, args: readonly string[], options: RunOp
         stderr: Buffer.concat(stderr).toString('utf8'),
         durationMs: performance.now() - t0,
       });
+    };
+    child.once('close', finish);
+    // a background process it left behind may hold the pipes open for as long as it lives:
+    // the exit status is the answer; what is still unread after a moment is not waited for
+    child.once('exit', (code, signal) => {
+      setTimeout(() => {
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        finish(code, signal);
+      }, EXIT_GRACE_MS).unref();
     });
     if (options.input !== undefined && child.stdin) {
       // a program that exits without reading everything gives EPIPE: its exit status says the rest

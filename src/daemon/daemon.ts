@@ -5,7 +5,7 @@
  */
 import type { ProbeKit, ProbeResult } from '../../checks/types.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
-import { errorMessage } from '../core/errors.js';
+import { LvsError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Config, RealserverConfig, ServiceConfig } from '../config/types.js';
 import { Reconciler, type ReconcileReport } from '../ipvs/reconciler.js';
@@ -13,7 +13,7 @@ import { endpointKey, serviceKey, type IpvsDriver, type IpvsOp, type IpvsTable }
 import { Metrics, type RealserverGaugeRow } from '../metrics/metrics.js';
 import { ProbeScheduler, type CronStarter, type RunInfo, type ScheduledJob } from '../scheduler/scheduler.js';
 import { applyResult, checkPhase, initialHealth, type CheckPhase, type HealthState, type Transition } from '../state/realserver.js';
-import type { AdminState } from '../state/weight.js';
+import { sorryActive, type AdminState } from '../state/weight.js';
 import { explainOp } from './explain-op.js';
 import { checkSpecOf, probeJobKey } from './probe-jobs.js';
 import { buildStatus, type StatusSnapshot } from './status.js';
@@ -39,7 +39,21 @@ export type DaemonEvent =
   | {
       readonly type: 'transition'; readonly service: string; readonly realserver: string;
       readonly from: string; readonly to: string; readonly at: number; readonly detail: string;
+      /** consecutive failed probes at the transition */
+      readonly failures: number;
     }
+  /** a failed probe of a DOWN realserver, or a whole failed round of a down service (mon's alertafter counts these) */
+  | {
+      readonly type: 'still_down'; readonly scope: 'realserver' | 'service'; readonly service: string; readonly realserver?: string;
+      readonly failures: number; readonly at: number; readonly detail: string;
+    }
+  /** a service lost its last UP realserver (down), or has one again (up) */
+  | { readonly type: 'service'; readonly service: string; readonly to: 'down' | 'up'; readonly at: number; readonly detail: string }
+  | {
+      readonly type: 'admin'; readonly action: 'drain_started' | 'drain_finished'; readonly service: string; readonly realserver: string;
+      readonly at: number; readonly detail: string;
+    }
+  | { readonly type: 'config_reload_failed'; readonly at: number; readonly detail: string }
   | { readonly type: 'ipvs'; readonly report: ReconcileReport }
   | {
       readonly type: 'vrrp'; readonly from: string; readonly to: string; readonly reason: string;
@@ -58,6 +72,14 @@ export interface RealserverRecord {
   admin: AdminState;
   last?: { readonly result: ProbeResult; readonly at: number };
   transitions: number;
+  /** a drain with an end: undrained then */
+  drainTimer?: TimerHandle | undefined;
+}
+
+/** a down service: its failed rounds so far, and who has failed in the current one */
+interface ServiceOutage {
+  rounds: number;
+  readonly failedThisRound: Set<RealserverRecord>;
 }
 
 export class Daemon {
@@ -83,6 +105,9 @@ export class Daemon {
   private leavingSince = new Map<string, number>();
   private leaving: readonly LeavingDestination[] = [];
   private timedChange: TimerHandle | undefined;
+  /** services with no UP realserver (the sorry server's rule), for service_down / service_up */
+  private readonly outages = new Map<ServiceConfig, ServiceOutage>();
+  private readonly cronTasks: { stop(): void }[] = [];
   private readonly startedAt: number;
   private stopped = false;
 
@@ -147,6 +172,20 @@ export class Daemon {
     }, 'lvsd starting');
     await this.reconciler.start();
     this.scheduler.sync(this.jobs());
+    this.startSchedules();
+  }
+
+  /** `schedules:` entries: node-cron tasks that drain a realserver for a while */
+  private startSchedules(): void {
+    const cron = this.deps.cron;
+    if (!cron) return;
+    for (const sc of this.config.schedules) {
+      const { service, realserver, forMs } = sc.drain;
+      this.cronTasks.push(cron(sc.cron, async () => {
+        if (this.stopped) return;
+        this.drain(service, realserver, { forMs, reason: `schedule "${sc.cron}"` });
+      }));
+    }
   }
 
   /** Stop probing and reconciling. The IPVS table is left as it is, unless ipvs.cleanup_on_exit. */
@@ -154,6 +193,8 @@ export class Daemon {
     if (this.stopped) return;
     this.stopped = true;
     this.timedChange?.cancel();
+    for (const r of this.records) r.drainTimer?.cancel();
+    for (const t of this.cronTasks) t.stop();
     await this.scheduler.close();
     await this.reconciler.close();
     if (this.config.ipvs.cleanupOnExit) {
@@ -233,7 +274,14 @@ export class Daemon {
       if (step.transition) {
         changed = true;
         this.onTransition(rec, step.transition, result);
+      } else if (!result.ok && rec.health.health === 'down') {
+        this.emit({
+          type: 'still_down', scope: 'realserver', service: rec.service.name, realserver: rec.config.id,
+          failures: rec.health.failStreak, at, detail: `${result.outcome}: ${result.detail}`,
+        });
       }
+      // the probe that took the service down opened its first round; the next rounds count anew
+      if (!result.ok && !step.transition) this.countFailedRound(rec, at, result);
       phase = morePressing(phase, checkPhase(rec.health));
     }
     if (changed) this.reconciler.request();
@@ -252,8 +300,77 @@ export class Daemon {
     }, 'realserver transition');
     this.emit({
       type: 'transition', service: rec.service.name, realserver: rec.config.id,
-      from: t.from, to: t.to, at: t.at, detail: result.detail,
+      from: t.from, to: t.to, at: t.at, detail: `${result.outcome}: ${result.detail}`, failures: rec.health.failStreak,
     });
+    this.checkService(rec.service, t.at, `${rec.config.id} ${t.from} -> ${t.to} (${result.outcome}: ${result.detail})`);
+  }
+
+  /** service_down when the last UP realserver goes (as the sorry server sees it), service_up when one is back */
+  private checkService(svc: ServiceConfig, at: number, why: string): void {
+    const recs = this.byService.get(svc) ?? [];
+    const down = sorryActive(recs.map((r) => ({ health: r.health.health, admin: r.admin })));
+    const was = this.outages.has(svc);
+    if (down === was) return;
+    if (down) this.outages.set(svc, { rounds: 1, failedThisRound: new Set() });
+    else this.outages.delete(svc);
+    this.deps.log.info({ service: svc.name, to: down ? 'down' : 'up', reason: why }, down ? 'service down: no realserver UP' : 'service up');
+    this.emit({ type: 'service', service: svc.name, to: down ? 'down' : 'up', at, detail: why });
+  }
+
+  /** a down service's failed rounds: one more each time every realserver has failed again */
+  private countFailedRound(rec: RealserverRecord, at: number, result: ProbeResult): void {
+    const outage = this.outages.get(rec.service);
+    if (!outage) return;
+    outage.failedThisRound.add(rec);
+    if (outage.failedThisRound.size < (this.byService.get(rec.service)?.length ?? 0)) return;
+    outage.failedThisRound.clear();
+    outage.rounds++;
+    this.emit({
+      type: 'still_down', scope: 'service', service: rec.service.name, failures: outage.rounds, at,
+      detail: `no realserver UP (last: ${rec.config.id} ${result.outcome}: ${result.detail})`,
+    });
+  }
+
+  /**
+   * Drain a realserver: weight 0, its connections carry on, no new ones (admin state). With
+   * `forMs` it is undrained by itself after that long. Unknown names throw.
+   */
+  drain(service: string, realserver: string, opts: { readonly forMs?: number; readonly reason: string }): void {
+    const rec = this.record(service, realserver);
+    rec.drainTimer?.cancel();
+    rec.drainTimer = undefined;
+    const at = this.deps.clock.now();
+    const started = rec.admin !== 'drain';
+    rec.admin = 'drain';
+    if (opts.forMs !== undefined) {
+      rec.drainTimer = this.deps.clock.setTimeout(() => this.undrain(service, realserver, { reason: `drain for ${opts.forMs} ms ended` }), opts.forMs);
+    }
+    if (started) {
+      this.deps.log.info({ service, realserver, for_ms: opts.forMs, reason: opts.reason }, 'drain started');
+      this.emit({ type: 'admin', action: 'drain_started', service, realserver, at, detail: opts.reason });
+      this.checkService(rec.service, at, `${realserver} drained (${opts.reason})`);
+    }
+    this.reconciler.request();
+  }
+
+  undrain(service: string, realserver: string, opts: { readonly reason: string }): void {
+    const rec = this.record(service, realserver);
+    rec.drainTimer?.cancel();
+    rec.drainTimer = undefined;
+    if (rec.admin !== 'drain') return;
+    rec.admin = 'none';
+    const at = this.deps.clock.now();
+    this.deps.log.info({ service, realserver, reason: opts.reason }, 'drain finished');
+    this.emit({ type: 'admin', action: 'drain_finished', service, realserver, at, detail: opts.reason });
+    this.checkService(rec.service, at, `${realserver} undrained (${opts.reason})`);
+    this.reconciler.request();
+  }
+
+  private record(service: string, realserver: string): RealserverRecord {
+    const svc = this.config.services.find((s) => s.name === service);
+    const rec = svc ? this.byService.get(svc)?.find((r) => r.config.id === realserver) : undefined;
+    if (!rec) throw new LvsError('LVSD_ERR_NOT_FOUND', svc ? `service ${service} has no realserver ${realserver}` : `no service named ${service}`, { service, realserver });
+    return rec;
   }
 
   /**

@@ -44,8 +44,9 @@ export class Metrics {
   readonly ipvsApplyDuration: Histogram;
   readonly ipvsApplyErrors: Counter;
   readonly ipvsChanges: Counter<'op'>;
-  /** webhook and exec alert deliveries, by alert name and result (sent, failed, dropped) */
-  readonly alertsSent: Counter<'alert' | 'result'>;
+  /** alert deliveries by target (the alert entry's name) and result */
+  readonly alertsSent: Counter<'target' | 'result'>;
+  private alertQueues: () => Iterable<{ readonly target: string; readonly depth: number; readonly oldestEnqueuedAt: number | undefined }> = () => [];
   private readonly configReloads: Counter<'result'>;
   private readonly configLastSuccess: Gauge;
   private readonly configLastResult: Gauge;
@@ -124,8 +125,27 @@ export class Metrics {
       },
     });
     this.alertsSent = new Counter({
-      name: 'lvsd_alerts_sent_total', help: 'Alert deliveries by alert name and result (sent, failed: retries exhausted, dropped: queue full).',
-      labelNames: ['alert', 'result'], registers: [registry],
+      name: 'lvsd_alerts_sent_total',
+      help: 'Alerts by target and result: sent; failed (one attempt, retried); rejected (refused by the receiver, not retried); dropped (queue full); suppressed (outside the period).',
+      labelNames: ['target', 'result'], registers: [registry],
+    });
+    const queues = (): Iterable<{ readonly target: string; readonly depth: number; readonly oldestEnqueuedAt: number | undefined }> => this.alertQueues();
+    const depth = new Gauge({
+      name: 'lvsd_alerts_queue_depth', help: 'Alerts waiting for delivery, per target (kept in state_dir across restarts).',
+      labelNames: ['target'], registers: [registry],
+      collect() {
+        depth.reset();
+        for (const q of queues()) depth.set({ target: q.target }, q.depth);
+      },
+    });
+    const oldest = new Gauge({
+      name: 'lvsd_alerts_queue_oldest_age_seconds', help: 'Age of the oldest undelivered alert, per target (0 when the queue is empty).',
+      labelNames: ['target'], registers: [registry],
+      collect() {
+        oldest.reset();
+        const now = Date.now();
+        for (const q of queues()) oldest.set({ target: q.target }, q.oldestEnqueuedAt === undefined ? 0 : Math.max(0, (now - q.oldestEnqueuedAt) / 1000));
+      },
     });
     this.configReloads = new Counter({
       name: 'lvsd_config_reloads_total', help: 'Configuration reloads, by result (success, failure: the old config kept running).',
@@ -147,6 +167,11 @@ export class Metrics {
         inflight.set({ state: 'queued' }, l.queued);
       },
     });
+  }
+
+  /** where the alert queue gauges read from (the alert system, once started) */
+  setAlertQueues(fn: () => Iterable<{ readonly target: string; readonly depth: number; readonly oldestEnqueuedAt: number | undefined }>): void {
+    this.alertQueues = fn;
   }
 
   /** the config was loaded at start-up (`reload` false) or a reload ended with `ok` */

@@ -130,7 +130,7 @@ scrape_configs:
 
   t.it('nor about every family lvsd can export (VRRP and IPVS included)', async () => {
     const text = await allMetricsRegistry().text();
-    for (const name of ['lvsd_vrrp_state', 'lvsd_vrrp_adverts_rejected_total', 'lvsd_ipvs_connections', 'lvsd_alerts_sent_total']) expect(text).toContain(`# TYPE ${name} `);
+    for (const name of ['lvsd_vrrp_state', 'lvsd_vrrp_adverts_rejected_total', 'lvsd_ipvs_connections', 'lvsd_alerts_sent_total', 'lvsd_alerts_queue_depth']) expect(text).toContain(`# TYPE ${name} `);
     expect(await promtoolCheck(text)).toEqual({ code: 0, output: '' });
   });
 

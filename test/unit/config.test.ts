@@ -321,14 +321,61 @@ services:
     ],
   },
   {
-    name: 'alerts and schedules are refused at their key',
-    yaml: `alerts: []
-schedules: []
+    name: 'alerts and schedules: bad values (the rules across keys wait until these are fixed)',
+    yaml: `alerts:
+  - name: ops
+    webhook: { url: "ftp://x" }
+    on: [realserver_down, nosuch]
+    after: 0
+    every: 10
+    period: "* 25 * * *"
+schedules:
+  - cron: "0 2 * *"
+    drain: { service: web, realserver: 198.51.100.2:80, for: 0s }
 services: []
 `,
     want: [
-      'test.yaml:1:1: alerts: not supported by this version of lvsd yet',
-      'test.yaml:2:1: schedules: not supported by this version of lvsd yet',
+      'test.yaml:3:21: alerts[0].webhook.url: invalid URL "ftp://x" (expected http:// or https://)',
+      'test.yaml:4:27: alerts[0].on[1]: unknown event "nosuch"; expected one of realserver_down, realserver_up, service_down, service_up, failover, config_reload_failed, drain_started, drain_finished',
+      'test.yaml:5:12: alerts[0].after: must be at least 1, got 0',
+      'test.yaml:6:12: alerts[0].every: expected a duration string such as "2s"',
+      'test.yaml:7:13: alerts[0].period: invalid cron expression "* 25 * * *": 25 is a invalid expression for hour',
+      'test.yaml:9:11: schedules[0].cron: cron expression "0 2 * *" needs 5 fields (or 6 with seconds), got 4',
+      'test.yaml:10:62: schedules[0].drain.for: must be longer than 0s',
+    ],
+  },
+  {
+    name: 'alerts and schedules: one target each, unique names, selectors and drains that name what exists',
+    yaml: `alerts:
+  - name: ops
+    exec: [/bin/true]
+  - name: ops
+    webhook: { url: "http://127.0.0.1:9/hook", secret_file: /etc/k }
+    exec: [/bin/true]
+    format: slack
+    services: [web, nosuch]
+    realservers: ["198.51.100.9:80"]
+    retry_initial: 10s
+    retry_max: 1s
+schedules:
+  - cron: "0 2 * * 0"
+    drain: { service: web, realserver: 198.51.100.9:80, for: 30m }
+  - cron: "0 2 * * 0"
+    drain: { service: nosuch, realserver: 198.51.100.2:80, for: 30m }
+services:
+  - name: web
+    address: 192.0.2.10:80
+    realservers: [{ address: 198.51.100.2 }]
+`,
+    want: [
+      'test.yaml:4:5: alerts[1]: give exactly one of webhook or exec',
+      'test.yaml:4:11: alerts[1].name: duplicate alert name "ops"',
+      'test.yaml:5:61: alerts[1].webhook.secret_file: only the generic format is signed',
+      'test.yaml:8:21: alerts[1].services[1]: no service named "nosuch"',
+      'test.yaml:9:19: alerts[1].realservers[0]: no realserver "198.51.100.9:80" in any service',
+      'test.yaml:11:16: alerts[1].retry_max: must not be shorter than retry_initial (10s)',
+      'test.yaml:14:40: schedules[0].drain.realserver: service web has no realserver "198.51.100.9:80"',
+      'test.yaml:16:23: schedules[1].drain.service: no service named "nosuch"',
     ],
   },
   {
@@ -527,6 +574,8 @@ describe('parseConfig results', () => {
       stateDir: '/var/lib/lvsd',
       maxConcurrentProbes: 256,
       services: [],
+      alerts: [],
+      schedules: [],
     });
   });
 

@@ -340,3 +340,56 @@ services:
     expect(events.filter((l) => l.includes(a)).length).toBeGreaterThan(10);
   });
 });
+
+describe('daemon events for alerts', () => {
+  it('service down/up, failed probes while down (per realserver and per round), drains with an end', async () => {
+    const { clock, kit, daemon: d, weights } = start(`
+defaults: { interval: 1s, timeout: 500ms, rise: 1, fall: 2 }
+services:
+  - name: web
+    address: 192.0.2.10:80
+    check: { type: tcp }
+    realservers:
+      - { address: 198.51.100.2:80, weight: 5 }
+      - { address: 198.51.100.3:80, weight: 3 }
+`);
+    const events: string[] = [];
+    d.onEvent((e) => {
+      if (e.type === 'transition') events.push(`${e.realserver} ${e.from}->${e.to} f${e.failures}`);
+      if (e.type === 'still_down') events.push(`still ${e.scope} ${e.realserver ?? e.service} f${e.failures}`);
+      if (e.type === 'service') events.push(`service ${e.service} ${e.to}`);
+      if (e.type === 'admin') events.push(`${e.action} ${e.realserver}: ${e.detail}`);
+    });
+    await d.start();
+    await clock.advance(500);
+    expect(events).toEqual(['198.51.100.2:80 unknown->up f0', '198.51.100.3:80 unknown->up f0']);
+    events.length = 0;
+    kit.healthy.set('198.51.100.2:80', false);
+    kit.healthy.set('198.51.100.3:80', false);
+    await clock.advance(4000);
+    expect(events).toEqual([
+      '198.51.100.2:80 up->down f2', '198.51.100.3:80 up->down f2', 'service web down',
+      'still realserver 198.51.100.2:80 f3', 'still realserver 198.51.100.3:80 f3', 'still service web f2',
+      'still realserver 198.51.100.2:80 f4', 'still realserver 198.51.100.3:80 f4', 'still service web f3',
+    ]);
+    events.length = 0;
+    kit.healthy.set('198.51.100.3:80', true);
+    await clock.advance(1000);
+    expect(events).toEqual(['still realserver 198.51.100.2:80 f5', '198.51.100.3:80 down->up f0', 'service web up']);
+    events.length = 0;
+
+    d.drain('web', '198.51.100.3:80', { forMs: 5000, reason: 'backup window' });
+    await d.reconcileNow();
+    expect(await weights('192.0.2.10:80')).toEqual({ '198.51.100.2:80': 0, '198.51.100.3:80': 0 });
+    expect(d.status().services[0]!.realservers[1]!.state).toBe('DRAINING');
+    await clock.advance(5000);
+    await d.reconcileNow();
+    expect(await weights('192.0.2.10:80')).toEqual({ '198.51.100.2:80': 0, '198.51.100.3:80': 3 });
+    expect(events.filter((e) => !e.startsWith('still'))).toEqual([
+      'drain_started 198.51.100.3:80: backup window', 'service web down',
+      'drain_finished 198.51.100.3:80: drain for 5000 ms ended', 'service web up',
+    ]);
+    expect(() => d.drain('web', '198.51.100.9:80', { reason: 'x' })).toThrow(/service web has no realserver 198\.51\.100\.9:80/);
+    expect(() => d.drain('nosuch', '198.51.100.2:80', { reason: 'x' })).toThrow(/no service named nosuch/);
+  });
+});
