@@ -10,18 +10,23 @@ import type { Endpoint } from '../config/types.js';
 import { LvsError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { StatusSnapshot } from '../daemon/status.js';
+import { authorize, controlError, handleControl, sendReply, type ControlSources } from './control.js';
 import { statusPage } from './status-page.js';
 
 export interface ApiSources {
   readonly status: () => StatusSnapshot;
   readonly metrics: () => Promise<string>;
   readonly metricsContentType: string;
+  /** the write side (POST); absent: read-only */
+  readonly control?: ControlSources;
 }
 
 export interface ApiOptions {
   readonly listen: Endpoint | null;
   readonly socket: string | null;
   readonly log: Logger;
+  /** bearer token that allows writes over TCP (api.token_file); without it TCP is read-only */
+  readonly token?: string;
 }
 
 export interface ApiServer {
@@ -32,8 +37,8 @@ export interface ApiServer {
 }
 
 export async function startApi(sources: ApiSources, options: ApiOptions): Promise<ApiServer> {
-  const handler = (req: IncomingMessage, res: ServerResponse): void => {
-    handle(sources, req, res).catch((e: unknown) => {
+  const handlerFor = (viaTcp: boolean) => (req: IncomingMessage, res: ServerResponse): void => {
+    handle(sources, req, res, { viaTcp, token: options.token, log: options.log }).catch((e: unknown) => {
       options.log.error({ err: errorMessage(e), path: req.url }, 'api request failed');
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
       else res.destroy();
@@ -43,7 +48,7 @@ export async function startApi(sources: ApiSources, options: ApiOptions): Promis
   let address: Endpoint | null = null;
   try {
     if (options.listen) {
-      const tcp = createServer(handler);
+      const tcp = createServer(handlerFor(true));
       guard(tcp);
       await listen(tcp, () => tcp.listen(options.listen!.port, options.listen!.host), `api.listen ${options.listen.host}:${options.listen.port}`);
       servers.push(tcp);
@@ -51,7 +56,7 @@ export async function startApi(sources: ApiSources, options: ApiOptions): Promis
       address = a && typeof a === 'object' ? { host: a.address, port: a.port } : null;
     }
     if (options.socket) {
-      const unix = createServer(handler);
+      const unix = createServer(handlerFor(false));
       guard(unix);
       await prepareSocketPath(options.socket);
       // 0600 from the start: umask closes the window before chmod
@@ -78,10 +83,34 @@ export async function startApi(sources: ApiSources, options: ApiOptions): Promis
   };
 }
 
-async function handle(sources: ApiSources, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(
+  sources: ApiSources, req: IncomingMessage, res: ServerResponse,
+  ctx: { readonly viaTcp: boolean; readonly token: string | undefined; readonly log: Logger },
+): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://lvsd');
+  if (req.method === 'POST' && sources.control && url.pathname.startsWith('/api/v1/')) {
+    const denied = authorize(req, ctx.viaTcp, ctx.token);
+    if (denied) {
+      req.resume();
+      sendReply(res, denied);
+      return;
+    }
+    let reply;
+    try {
+      reply = await handleControl(req, url.pathname, sources.control);
+    } catch (e) {
+      reply = controlError(e);
+    }
+    if (reply) {
+      if (reply.status < 500) ctx.log.info({ path: url.pathname, status: reply.status, via: ctx.viaTcp ? 'tcp' : 'socket' }, 'api write');
+      sendReply(res, reply);
+      return;
+    }
+    sendJson(res, 404, { error: `no such path: ${url.pathname}` });
+    return;
+  }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
-    sendJson(res, 405, { error: `method ${req.method ?? '?'} not allowed on ${url.pathname}` }, { allow: 'GET, HEAD' });
+    sendJson(res, 405, { error: `method ${req.method ?? '?'} not allowed on ${url.pathname}` }, { allow: sources.control && url.pathname.startsWith('/api/v1/') ? 'POST' : 'GET, HEAD' });
     return;
   }
   switch (url.pathname) {

@@ -14,8 +14,20 @@ export function describeTarget(t: ApiTarget): string {
 }
 
 export function apiGet(target: ApiTarget, path: string, timeoutMs = 5000): Promise<ApiResponse> {
+  return apiRequest(target, 'GET', path, undefined, timeoutMs);
+}
+
+/** a write: JSON body; over TCP with the bearer token when one is given */
+export function apiPost(target: ApiTarget, path: string, body: unknown, timeoutMs = 5000, token?: string): Promise<ApiResponse> {
+  return apiRequest(target, 'POST', path, JSON.stringify(body), timeoutMs, token);
+}
+
+function apiRequest(target: ApiTarget, method: 'GET' | 'POST', path: string, body: string | undefined, timeoutMs: number, token?: string): Promise<ApiResponse> {
   return new Promise((resolve, reject) => {
-    const common = { method: 'GET', path, timeout: timeoutMs, headers: { accept: 'application/json' } };
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (token !== undefined) headers.authorization = `Bearer ${token}`;
+    const common = { method, path, timeout: timeoutMs, headers };
     let opts;
     if ('socket' in target) {
       opts = { ...common, socketPath: target.socket };
@@ -35,7 +47,7 @@ export function apiGet(target: ApiTarget, path: string, timeoutMs = 5000): Promi
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs}ms`)));
     req.on('error', (e) => reject(unreachable(target, e)));
-    req.end();
+    req.end(body);
   });
 }
 

@@ -2,12 +2,16 @@
  * The composition root: from a Config to a running daemon with real collaborators
  * (probe kit, IPVS driver, node-cron, the API server). Used by `lvsd run` and `lvsd demo`.
  */
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { loadConfigFile } from '../config/load.js';
+import { FileOverrideStore } from '../daemon/overrides.js';
+import { formatPlan, type ReloadPlan } from '../daemon/reload-plan.js';
 import { createProbeKit } from '../../checks/index.js';
 import type { Config } from '../config/types.js';
 import { systemClock } from '../core/clock.js';
 import { useCompactHeap } from '../core/heap.js';
-import { LvsError, errorMessage } from '../core/errors.js';
+import { ConfigError, LvsError, errorMessage, formatProblem } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { Daemon } from '../daemon/daemon.js';
 import { IpvsadmDriver } from '../ipvs/ipvsadm-driver.js';
@@ -26,10 +30,16 @@ import { Tracker } from '../vrrp/tracker.js';
 import { RawVrrpTransport } from '../vrrp/transport.js';
 import { nodeCronStarter } from './cron.js';
 
+export type ReloadResult =
+  | { readonly ok: true; readonly plan: ReloadPlan; readonly text: string }
+  | { readonly ok: false; readonly errors: readonly string[] };
+
 export interface Runtime {
   readonly daemon: Daemon;
   readonly api: ApiServer;
   readonly driver: IpvsDriver;
+  /** read the config file again and apply it as a diff (or only plan it); a bad file changes nothing */
+  reload(dryRun: boolean): Promise<ReloadResult>;
   close(): Promise<void>;
 }
 
@@ -37,6 +47,21 @@ export interface RuntimeOptions {
   readonly log: Logger;
   /** use this driver instead of the one the config names (the demo passes its own memory driver) */
   readonly driver?: IpvsDriver;
+  /** the file the config came from: what a reload reads */
+  readonly configFile?: string;
+}
+
+/** api.token_file's token; a configured file that cannot be read stops the start */
+async function readToken(file: string | undefined): Promise<string | undefined> {
+  if (file === undefined) return undefined;
+  let token: string;
+  try {
+    token = (await readFile(file, 'utf8')).trim();
+  } catch (e) {
+    throw new LvsError('LVSD_ERR_API_TOKEN', `api.token_file ${file}: cannot read: ${errorMessage(e)}`, { file });
+  }
+  if (token.length < 16) throw new LvsError('LVSD_ERR_API_TOKEN', `api.token_file ${file}: the token must have at least 16 characters`, { file });
+  return token;
 }
 
 export function lvsdVersion(): string {
@@ -77,16 +102,19 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
   useCompactHeap();
   const driver = options.driver ?? driverFor(config, log);
   await checkDriver(driver);
+  const token = await readToken(config.api.tokenFile);
   const probes = createProbeKit({ warn: (message) => log.warn(message) });
   const daemon = new Daemon({
     config, clock: systemClock, random: Math.random, log, probes, driver,
     cron: nodeCronStarter(log.child({ component: 'cron' })), version: lvsdVersion(),
+    overrides: new FileOverrideStore(config.stateDir, log.child({ component: 'overrides' })),
   });
   let alerts: AlertSystem | undefined;
-  if (config.alerts.length > 0) {
-    const m = daemon.metrics;
-    alerts = await AlertSystem.start({
-      alerts: config.alerts, node: config.node.name, stateDir: config.stateDir, clock: systemClock, random: Math.random,
+  const m = daemon.metrics;
+  const startAlerts = async (list: Config['alerts']): Promise<AlertSystem | undefined> => {
+    if (list.length === 0) return undefined;
+    const a = await AlertSystem.start({
+      alerts: list, node: config.node.name, stateDir: config.stateDir, clock: systemClock, random: Math.random,
       log: log.child({ component: 'alerts' }),
       observer: {
         sent: (target) => m.alertsSent.inc({ target, result: 'sent' }),
@@ -96,10 +124,38 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
         suppressed: (target) => m.alertsSent.inc({ target, result: 'suppressed' }),
       },
     });
-    const a = alerts;
     m.setAlertQueues(() => a.queues());
-    daemon.onEvent((e) => a.handle(e));
-  }
+    return a;
+  };
+  alerts = await startAlerts(config.alerts);
+  daemon.onEvent((e) => alerts?.handle(e));
+  /** one reload at a time: SIGHUP, `lvsd reload` and the API may race */
+  let reloading: Promise<unknown> = Promise.resolve();
+  const reload = (dryRun: boolean): Promise<ReloadResult> => {
+    const run = reloading.then(async (): Promise<ReloadResult> => {
+      if (!options.configFile) return { ok: false, errors: ['this daemon was not started from a config file: nothing to reload'] };
+      let next: Config;
+      try {
+        next = await loadConfigFile(options.configFile);
+      } catch (e) {
+        const errors = e instanceof ConfigError ? e.problems.map(formatProblem) : [errorMessage(e)];
+        if (!dryRun) daemon.reloadFailed(errors.join('; '));
+        return { ok: false, errors };
+      }
+      const plan = daemon.reload(next, { dryRun });
+      if (!dryRun) await daemon.reconcileNow();
+      if (!dryRun && plan.alertsChanged) {
+        // queues stay on disk across the swap: nothing queued is lost
+        const old = alerts;
+        alerts = undefined;
+        await old?.close();
+        alerts = await startAlerts(next.alerts);
+      }
+      return { ok: true, plan, text: formatPlan(plan) };
+    });
+    reloading = run.catch(() => undefined);
+    return run;
+  };
   let api: ApiServer;
   let vrrpStatus: (() => VrrpStatus) | undefined;
   let stopTracker: (() => void) | undefined;
@@ -150,7 +206,16 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
       status: () => ({ ...daemon.status(), vrrp: vrrpStatus?.() ?? null }),
       metrics: () => daemon.metrics.text(),
       metricsContentType: daemon.metrics.contentType,
-    }, { listen: config.api.listen, socket: config.api.socket, log: log.child({ component: 'api' }) });
+      control: {
+        setAdmin: (svc, rs, state, o) => daemon.setAdmin(svc, rs, state, o),
+        setWeight: (svc, rs, w, reason) => daemon.setWeight(svc, rs, w, reason),
+        checkNow: (svc, rs) => daemon.checkNow(svc, rs),
+        activeConnections: (svc, rs) => daemon.activeConnections(svc, rs),
+        realserver: (svc, rs) => daemon.status().services.find((x) => x.name === svc)?.realservers.find((r) => r.id === rs),
+        settle: () => daemon.reconcileNow(),
+        reload,
+      },
+    }, { listen: config.api.listen, socket: config.api.socket, log: log.child({ component: 'api' }), ...(token !== undefined ? { token } : {}) });
   } catch (e) {
     await alerts?.close();
     await probes.close();
@@ -174,7 +239,7 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
   }
   let closing: Promise<void> | undefined;
   return {
-    daemon, api, driver,
+    daemon, api, driver, reload,
     close() {
       closing ??= (async () => {
         // hand the VIPs over first (priority 0: the backup takes over after its skew time)

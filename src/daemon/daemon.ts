@@ -9,12 +9,15 @@ import { LvsError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Config, RealserverConfig, ServiceConfig } from '../config/types.js';
 import { Reconciler, type ReconcileReport } from '../ipvs/reconciler.js';
-import { endpointKey, serviceKey, type IpvsDriver, type IpvsOp, type IpvsTable } from '../ipvs/types.js';
+import { endpointKey, serviceKey, type IpvsDriver, type IpvsOp, type IpvsTable, type VirtualService } from '../ipvs/types.js';
 import { Metrics, type RealserverGaugeRow } from '../metrics/metrics.js';
 import { ProbeScheduler, type CronStarter, type RunInfo, type ScheduledJob } from '../scheduler/scheduler.js';
 import { applyResult, checkPhase, initialHealth, type CheckPhase, type HealthState, type Transition } from '../state/realserver.js';
 import { sorryActive, type AdminState } from '../state/weight.js';
+import { formatDuration } from '../config/duration.js';
 import { explainOp } from './explain-op.js';
+import { overrideKey, type Override, type OverrideStore } from './overrides.js';
+import { planReload, type ReloadPlan } from './reload-plan.js';
 import { checkSpecOf, probeJobKey } from './probe-jobs.js';
 import { buildStatus, type StatusSnapshot } from './status.js';
 import { planLeaving, type LeavingDestination } from './leaving.js';
@@ -32,6 +35,8 @@ export interface DaemonDeps {
   readonly defaultMetrics?: boolean;
   /** sees every probe run with its timing (benchmarks, tracing) */
   readonly observeRun?: (key: string, result: ProbeResult, info: RunInfo) => void;
+  /** where drain/maint/weight overrides persist (none: they last as long as the process) */
+  readonly overrides?: OverrideStore;
 }
 
 /** What the daemon tells listeners (the demo's printer now; alerts later). */
@@ -70,10 +75,14 @@ export interface RealserverRecord {
   /** when it last came UP from DOWN: the slow-start origin (-Infinity: no ramp pending) */
   upSince: number;
   admin: AdminState;
+  /** the operator's weight instead of the configured one (undefined: none) */
+  weightOverride?: number | undefined;
   last?: { readonly result: ProbeResult; readonly at: number };
   transitions: number;
-  /** a drain with an end: undrained then */
+  /** an admin state with an end: ready again then */
   drainTimer?: TimerHandle | undefined;
+  adminUntil?: number | undefined;
+  adminReason?: string | undefined;
 }
 
 /** a down service: its failed rounds so far, and who has failed in the current one */
@@ -85,29 +94,31 @@ interface ServiceOutage {
 export class Daemon {
   readonly metrics: Metrics;
   private readonly deps: DaemonDeps;
-  private readonly config: Config;
-  private readonly records: RealserverRecord[] = [];
+  private config: Config;
+  private records: RealserverRecord[] = [];
   /** per service, its records in config order */
-  private readonly byService = new Map<ServiceConfig, RealserverRecord[]>();
+  private byService = new Map<ServiceConfig, RealserverRecord[]>();
   /** job key → the records it feeds */
-  private readonly subscribers = new Map<string, RealserverRecord[]>();
+  private subscribers = new Map<string, RealserverRecord[]>();
   private readonly scheduler: ProbeScheduler;
   private readonly reconciler: Reconciler;
   private readonly listeners = new Set<(e: DaemonEvent) => void>();
   private wanted: WantedResult | undefined;
   private table: IpvsTable | undefined;
   /** per managed service key, the destinations the config names (realservers, sorry server) */
-  private readonly configured = new Map<string, Set<string>>();
-  private readonly serviceNames = new Map<string, string>();
+  private configured = new Map<string, Set<string>>();
+  private serviceNames = new Map<string, string>();
   /** per managed service key: the service and its records by endpointKey (explaining IPVS ops) */
-  private readonly byKey = new Map<string, { readonly service: ServiceConfig; readonly records: Map<string, RealserverRecord> }>();
+  private byKey = new Map<string, { readonly service: ServiceConfig; readonly records: Map<string, RealserverRecord> }>();
+  /** services a reload removed: deleted from the kernel by the next passes */
+  private retired = new Map<string, VirtualService>();
   /** destinations leaving the config: since when ("serviceKey|destKey" → ms), and the last view */
   private leavingSince = new Map<string, number>();
   private leaving: readonly LeavingDestination[] = [];
   private timedChange: TimerHandle | undefined;
   /** services with no UP realserver (the sorry server's rule), for service_down / service_up */
-  private readonly outages = new Map<ServiceConfig, ServiceOutage>();
-  private readonly cronTasks: { stop(): void }[] = [];
+  private outages = new Map<ServiceConfig, ServiceOutage>();
+  private cronTasks: { stop(): void }[] = [];
   private readonly startedAt: number;
   private stopped = false;
 
@@ -115,29 +126,7 @@ export class Daemon {
     this.deps = deps;
     this.config = deps.config;
     this.startedAt = deps.clock.now();
-    const now = this.startedAt;
-    for (const service of this.config.services) {
-      this.serviceNames.set(serviceKey(virtualService(service)), service.name);
-      this.configured.set(serviceKey(virtualService(service)), new Set([
-        ...service.realservers.map((r) => endpointKey(r.endpoint)), ...(service.sorryServer ? [endpointKey(service.sorryServer)] : []),
-      ]));
-      const own: RealserverRecord[] = [];
-      this.byService.set(service, own);
-      const keyed = new Map<string, RealserverRecord>();
-      this.byKey.set(serviceKey(virtualService(service)), { service, records: keyed });
-      for (const [index, rs] of service.realservers.entries()) {
-        const rec: RealserverRecord = {
-          service, config: rs, index, jobKey: probeJobKey(rs.endpoint.host, rs.check),
-          health: initialHealth(rs.initialState, now), upSince: Number.NEGATIVE_INFINITY, admin: 'none', transitions: 0,
-        };
-        this.records.push(rec);
-        own.push(rec);
-        keyed.set(endpointKey(rs.endpoint), rec);
-        const subs = this.subscribers.get(rec.jobKey);
-        if (subs) subs.push(rec);
-        else this.subscribers.set(rec.jobKey, [rec]);
-      }
-    }
+    this.wire(deps.config, new Map());
     this.metrics = new Metrics({
       realservers: () => this.gaugeRows(),
       services: () => this.config.services.map((svc) => ({ service: svc.name, sorryActive: this.wanted?.decisions.get(svc.name)?.sorry ?? false })),
@@ -164,12 +153,62 @@ export class Daemon {
     });
   }
 
+  /**
+   * Build the records and indexes of `config`. A realserver found in `carry` (same service name
+   * and id) keeps its state, counters and overrides; the others start in their initial state.
+   */
+  private wire(config: Config, carry: ReadonlyMap<string, RealserverRecord>): void {
+    const now = this.deps.clock.now();
+    this.config = config;
+    this.records = [];
+    this.byService = new Map();
+    this.subscribers = new Map();
+    this.configured = new Map();
+    this.serviceNames = new Map();
+    this.byKey = new Map();
+    const outages = new Map<ServiceConfig, ServiceOutage>();
+    const oldOutages = new Map([...this.outages].map(([svc, o]) => [svc.name, o]));
+    for (const service of config.services) {
+      const key = serviceKey(virtualService(service));
+      this.serviceNames.set(key, service.name);
+      this.configured.set(key, new Set([
+        ...service.realservers.map((r) => endpointKey(r.endpoint)), ...(service.sorryServer ? [endpointKey(service.sorryServer)] : []),
+      ]));
+      const own: RealserverRecord[] = [];
+      this.byService.set(service, own);
+      const keyed = new Map<string, RealserverRecord>();
+      this.byKey.set(key, { service, records: keyed });
+      for (const [index, rs] of service.realservers.entries()) {
+        const old = carry.get(`${service.name}|${rs.id}`);
+        const rec: RealserverRecord = {
+          service, config: rs, index, jobKey: probeJobKey(rs.endpoint.host, rs.check),
+          health: old?.health ?? initialHealth(rs.initialState, now), upSince: old?.upSince ?? Number.NEGATIVE_INFINITY,
+          admin: old?.admin ?? 'none', transitions: old?.transitions ?? 0,
+          ...(old?.last ? { last: old.last } : {}),
+          ...(old?.drainTimer ? { drainTimer: old.drainTimer, adminUntil: old.adminUntil } : {}),
+          ...(old?.adminReason !== undefined ? { adminReason: old.adminReason } : {}),
+          ...(old?.weightOverride !== undefined ? { weightOverride: old.weightOverride } : {}),
+        };
+        this.records.push(rec);
+        own.push(rec);
+        keyed.set(endpointKey(rs.endpoint), rec);
+        const subs = this.subscribers.get(rec.jobKey);
+        if (subs) subs.push(rec);
+        else this.subscribers.set(rec.jobKey, [rec]);
+      }
+      const outage = oldOutages.get(service.name);
+      if (outage) outages.set(service, { rounds: outage.rounds, failedThisRound: new Set() });
+    }
+    this.outages = outages;
+  }
+
   /** Adopt the kernel's table (nothing is flushed), then start probing. */
   async start(): Promise<void> {
     this.deps.log.info({
       services: this.config.services.length, realservers: this.records.length, probes: this.subscribers.size,
       driver: this.deps.driver.name,
     }, 'lvsd starting');
+    await this.restoreOverrides();
     await this.reconciler.start();
     this.scheduler.sync(this.jobs());
     this.startSchedules();
@@ -332,38 +371,171 @@ export class Daemon {
   }
 
   /**
-   * Drain a realserver: weight 0, its connections carry on, no new ones (admin state). With
-   * `forMs` it is undrained by itself after that long. Unknown names throw.
+   * The operator's state for a realserver: `drain` (weight 0, its connections carry on, no new
+   * ones), `maint` (out of the table), or `ready` (back to what its checks say). With `forMs`
+   * the state ends by itself after that long. Kept in state_dir across restarts and reloads.
+   * Unknown names throw.
    */
-  drain(service: string, realserver: string, opts: { readonly forMs?: number; readonly reason: string }): void {
+  setAdmin(service: string, realserver: string, state: 'ready' | 'drain' | 'maint', opts: { readonly forMs?: number; readonly reason: string }): void {
     const rec = this.record(service, realserver);
-    rec.drainTimer?.cancel();
-    rec.drainTimer = undefined;
-    const at = this.deps.clock.now();
-    const started = rec.admin !== 'drain';
-    rec.admin = 'drain';
-    if (opts.forMs !== undefined) {
-      rec.drainTimer = this.deps.clock.setTimeout(() => this.undrain(service, realserver, { reason: `drain for ${opts.forMs} ms ended` }), opts.forMs);
-    }
-    if (started) {
-      this.deps.log.info({ service, realserver, for_ms: opts.forMs, reason: opts.reason }, 'drain started');
-      this.emit({ type: 'admin', action: 'drain_started', service, realserver, at, detail: opts.reason });
-      this.checkService(rec.service, at, `${realserver} drained (${opts.reason})`);
-    }
-    this.reconciler.request();
+    const now = this.deps.clock.now();
+    this.applyAdmin(rec, state === 'ready' ? 'none' : state, opts.reason, now, opts.forMs !== undefined ? now + opts.forMs : undefined);
+    this.saveOverrides();
+  }
+
+  drain(service: string, realserver: string, opts: { readonly forMs?: number; readonly reason: string }): void {
+    this.setAdmin(service, realserver, 'drain', opts);
   }
 
   undrain(service: string, realserver: string, opts: { readonly reason: string }): void {
+    this.setAdmin(service, realserver, 'ready', opts);
+  }
+
+  /** a weight in place of the configured one; null goes back to the config */
+  setWeight(service: string, realserver: string, weight: number | null, reason: string): void {
     const rec = this.record(service, realserver);
+    if (weight !== null && (!Number.isInteger(weight) || weight < 0 || weight > 65535)) {
+      throw new LvsError('LVSD_ERR_BAD_REQUEST', `weight must be an integer 0..65535, got ${weight}`, { weight });
+    }
+    rec.weightOverride = weight ?? undefined;
+    this.deps.log.info({ service, realserver, weight, configured: rec.config.weight, reason }, weight === null ? 'weight override removed' : 'weight override');
+    this.saveOverrides();
+    this.reconciler.request();
+  }
+
+  /** probe now, outside the schedule (its result counts like any other) */
+  checkNow(service: string, realserver: string): void {
+    this.scheduler.runNow(this.record(service, realserver).jobKey);
+  }
+
+  /** the realserver's active connections as the kernel counts them now (null: not in the table) */
+  async activeConnections(service: string, realserver: string): Promise<number | null> {
+    const rec = this.record(service, realserver);
+    const table = await this.deps.driver.read();
+    const d = table.services.get(serviceKey(virtualService(rec.service)))?.destinations.get(endpointKey(rec.config.endpoint));
+    return d ? d.activeConns : null;
+  }
+
+  private applyAdmin(rec: RealserverRecord, admin: AdminState, reason: string, now: number, until: number | undefined): void {
     rec.drainTimer?.cancel();
     rec.drainTimer = undefined;
-    if (rec.admin !== 'drain') return;
-    rec.admin = 'none';
-    const at = this.deps.clock.now();
-    this.deps.log.info({ service, realserver, reason: opts.reason }, 'drain finished');
-    this.emit({ type: 'admin', action: 'drain_finished', service, realserver, at, detail: opts.reason });
-    this.checkService(rec.service, at, `${realserver} undrained (${opts.reason})`);
+    rec.adminUntil = until;
+    const service = rec.service.name;
+    const realserver = rec.config.id;
+    if (until !== undefined) {
+      rec.drainTimer = this.deps.clock.setTimeout(() => {
+        try {
+          this.setAdmin(service, realserver, 'ready', { reason: `${admin} for ${formatDuration(until - now)} ended` });
+        } catch (e) {
+          this.deps.log.warn({ service, realserver, err: errorMessage(e) }, 'timed admin state could not end');
+        }
+      }, until - now);
+    }
+    const before = rec.admin;
+    if (before === admin) return;
+    rec.admin = admin;
+    rec.adminReason = admin === 'none' ? undefined : reason;
+    this.deps.log.info({ service, realserver, from: before, to: admin, until: until && new Date(until).toISOString(), reason }, 'admin state');
+    if (before === 'drain') this.emit({ type: 'admin', action: 'drain_finished', service, realserver, at: now, detail: reason });
+    if (admin === 'drain') this.emit({ type: 'admin', action: 'drain_started', service, realserver, at: now, detail: reason });
+    this.checkService(rec.service, now, `${realserver} ${admin === 'none' ? 'ready' : admin} (${reason})`);
     this.reconciler.request();
+  }
+
+  /** the overrides as they are now, on disk (in order; a failed write is logged, the next one retries) */
+  private saveOverrides(): void {
+    const store = this.deps.overrides;
+    if (!store) return;
+    const out = new Map<string, Override>();
+    for (const r of this.records) {
+      if (r.admin === 'none' && r.weightOverride === undefined) continue;
+      out.set(overrideKey(r.service.name, r.config.id), {
+        ...(r.admin !== 'none' ? { admin: r.admin } : {}),
+        ...(r.weightOverride !== undefined ? { weight: r.weightOverride } : {}),
+        ...(r.adminUntil !== undefined ? { until: r.adminUntil } : {}),
+        ...(r.adminReason !== undefined ? { reason: r.adminReason } : {}),
+        since: this.deps.clock.now(),
+      });
+    }
+    store.save(out).catch((e: unknown) => this.deps.log.error({ err: errorMessage(e) }, 'overrides could not be saved'));
+  }
+
+  /** overrides from the last run: applied before the first probe (a drained realserver stays drained) */
+  private async restoreOverrides(): Promise<void> {
+    const store = this.deps.overrides;
+    if (!store) return;
+    const saved = await store.load();
+    const now = this.deps.clock.now();
+    const byKey = new Map(this.records.map((r) => [overrideKey(r.service.name, r.config.id), r]));
+    for (const [key, o] of saved) {
+      const rec = byKey.get(key);
+      if (!rec) {
+        this.deps.log.warn({ override: key }, 'override for a realserver no longer in the config: dropped');
+        continue;
+      }
+      if (o.weight !== undefined) rec.weightOverride = o.weight;
+      if (o.admin !== undefined && (o.until === undefined || o.until > now)) this.applyAdmin(rec, o.admin, o.reason ?? 'restored', now, o.until);
+    }
+    this.saveOverrides();
+  }
+
+  /**
+   * Apply a new config as a diff (see reload-plan.ts): realservers that stay keep their state,
+   * counters, probe jobs (unless their check changed) and overrides; removed ones leave the
+   * table through the drain of leaving.ts; removed services are deleted. `dryRun` only plans.
+   */
+  reload(next: Config, opts: { readonly dryRun?: boolean } = {}): ReloadPlan {
+    const plan = planReload(this.config, next);
+    if (opts.dryRun || this.stopped) return plan;
+    const old = this.config;
+    // what needs a restart keeps its running value
+    const effective: Config = {
+      ...next, api: old.api, node: old.node, stateDir: old.stateDir, maxConcurrentProbes: old.maxConcurrentProbes,
+      ipvs: { ...next.ipvs, driver: old.ipvs.driver, resyncIntervalMs: old.ipvs.resyncIntervalMs, commandTimeoutMs: old.ipvs.commandTimeoutMs },
+      ...(old.failover ? { failover: old.failover } : {}),
+    };
+    if (!old.failover) delete (effective as { failover?: unknown }).failover;
+    const carry = new Map(this.records.map((r) => [overrideKey(r.service.name, r.config.id), r]));
+    const nextKeys = new Set(next.services.map((svc) => serviceKey(virtualService(svc))));
+    for (const svc of old.services) {
+      const key = serviceKey(virtualService(svc));
+      if (!nextKeys.has(key)) this.retired.set(key, virtualService(svc));
+    }
+    for (const key of nextKeys) this.retired.delete(key);
+    const staying = new Set(next.services.flatMap((svc) => svc.realservers.map((r) => overrideKey(svc.name, r.id))));
+    for (const r of this.records) {
+      if (staying.has(overrideKey(r.service.name, r.config.id))) continue;
+      r.drainTimer?.cancel();
+      this.metrics.forgetRealserver(r.service.name, r.config.id, r.config.check.type);
+    }
+    this.wire(effective, carry);
+    this.scheduler.sync(this.jobs());
+    if (plan.schedulesChanged) {
+      for (const t of this.cronTasks) t.stop();
+      this.cronTasks = [];
+      this.startSchedules();
+    }
+    const now = this.deps.clock.now();
+    for (const svc of this.config.services) this.checkService(svc, now, 'config reloaded');
+    this.metrics.configLoaded(true, now, true);
+    this.deps.log.info({
+      services_added: plan.services.added.length, services_removed: plan.services.removed.length, services_changed: plan.services.changed.length,
+      realservers_added: plan.realservers.added.length, realservers_removed: plan.realservers.removed.length,
+      checks_changed: plan.realservers.checkChanged.length, weights_changed: plan.realservers.weightChanged.length,
+      unchanged: plan.realservers.unchanged, needs_restart: plan.needsRestart, reason: 'reload',
+    }, 'config reloaded');
+    if (plan.needsRestart.length > 0) this.deps.log.warn({ keys: plan.needsRestart }, 'config reloaded, but these changes need a restart: the running values stay');
+    this.saveOverrides();
+    this.reconciler.request({ fresh: true });
+    return plan;
+  }
+
+  /** a reload that did not happen (the caller could not load the file): counted, and an alert event */
+  reloadFailed(detail: string): void {
+    const now = this.deps.clock.now();
+    this.metrics.configLoaded(false, now, true);
+    this.deps.log.error({ reason: detail }, 'config reload refused: the running config stays');
+    this.emit({ type: 'config_reload_failed', at: now, detail });
   }
 
   private record(service: string, realserver: string): RealserverRecord {
@@ -386,7 +558,10 @@ export class Daemon {
     });
     this.leavingSince = leaving.since;
     this.leaving = leaving.draining;
-    const wanted = { ...base, table: leaving.table };
+    // services a reload removed: gone from the kernel once a pass has deleted them
+    for (const key of this.retired.keys()) if (!actual.services.has(key)) this.retired.delete(key);
+    const table = this.retired.size > 0 ? { ...leaving.table, remove: new Map(this.retired) } : leaving.table;
+    const wanted = { ...base, table };
     this.wanted = wanted;
     const next = [base.nextChangeAt, leaving.nextCheckAt].filter((t): t is number => t !== undefined);
     this.armTimedChange(next.length > 0 ? Math.min(...next) : undefined);
@@ -441,6 +616,7 @@ export class Daemon {
           service: svc.name, realserver: rs.id, check: rs.check.type, up: rs.health === 'up',
           state: rs.state.toLowerCase() as RealserverGaugeRow['state'], since: Date.parse(rs.since),
           weight: rs.weight ?? undefined, wantedWeight: rs.wanted_weight ?? undefined, configuredWeight: rs.configured_weight,
+          weightOverride: rs.weight_override ?? undefined,
           consecutiveOk: rs.consecutive_ok, consecutiveFail: rs.consecutive_fail,
           last: rs.last ? { ok: rs.last.ok, at: Date.parse(rs.last.at), durationMs: rs.last.latency_ms } : undefined,
         };

@@ -31,7 +31,7 @@ export function explainOp(op: IpvsOp, c: ExplainContext): string {
     case 'edit-service':
       return c.service ? `service ${c.service.name}: scheduler or persistence differs from the config` : 'service edited';
     case 'delete-service':
-      return 'service removed';
+      return 'service no longer in the config (reload)';
     default:
       break;
   }

@@ -21,6 +21,12 @@ export interface RealserverStatus {
   /** ISO time of the last health change */
   readonly since: string;
   readonly configured_weight: number;
+  /** the operator's weight in place of configured_weight (null: none) */
+  readonly weight_override: number | null;
+  /** the operator's state: none, drain, maint; when it ends by itself and why it was set */
+  readonly admin: AdminState;
+  readonly admin_until: string | null;
+  readonly admin_reason: string | null;
   /** what lvsd wants in the table: a weight, null = not in the table, "keep" = no verdict yet */
   readonly wanted_weight: number | null | 'keep';
   /** what the table held at the last read (null = absent) */
@@ -82,6 +88,9 @@ export interface StatusRecord {
   readonly index: number;
   readonly health: HealthState;
   readonly admin: AdminState;
+  readonly weightOverride?: number | undefined;
+  readonly adminUntil?: number | undefined;
+  readonly adminReason?: string | undefined;
   readonly transitions: number;
   readonly last?: { readonly result: { readonly ok: boolean; readonly outcome: ProbeOutcome; readonly detail: string; readonly durationMs: number }; readonly at: number };
 }
@@ -128,6 +137,10 @@ export function buildStatus(i: StatusInput): StatusSnapshot {
         health: r.health.health,
         since: iso(r.health.since),
         configured_weight: rs.weight,
+        weight_override: r.weightOverride ?? null,
+        admin: r.admin,
+        admin_until: r.adminUntil !== undefined ? iso(r.adminUntil) : null,
+        admin_reason: r.adminReason ?? null,
         wanted_weight: wantedWeight(decisions?.realservers[r.index]),
         weight: dest ? dest.weight : null,
         active_conns: dest ? dest.activeConns : null,

@@ -11,6 +11,8 @@ export interface RealserverView {
   readonly health: HealthState;
   readonly upSince: number;
   readonly admin: AdminState;
+  /** the operator's weight in place of the configured one */
+  readonly weightOverride?: number | undefined;
 }
 
 export interface ServiceView {
@@ -54,14 +56,14 @@ export function buildWantedTable(services: readonly ServiceView[], now: number):
       if (!view) throw new Error(`service ${svc.name}: no state for realserver ${rs.id}`);
       const { decision, nextChangeAt: next } = decideWeight({
         health: view.health.health, upSince: view.upSince, admin: view.admin,
-        configuredWeight: rs.weight, onDown: rs.onDown, slowStartMs: svc.slowStartMs, now,
+        configuredWeight: view.weightOverride ?? rs.weight, onDown: rs.onDown, slowStartMs: svc.slowStartMs, now,
       });
       rsDecisions.push(decision);
       if (next !== undefined) nextChangeAt = nextChangeAt === undefined ? next : Math.min(nextChangeAt, next);
       if (decision.kind === 'absent') return;
       destinations.set(endpointKey(rs.endpoint), {
         endpoint: rs.endpoint, forward: rs.forward,
-        weight: decision.kind === 'present' ? decision.weight : rs.weight,
+        weight: decision.kind === 'present' ? decision.weight : view.weightOverride ?? rs.weight,
         upperThreshold: rs.upperThreshold ?? 0, lowerThreshold: rs.lowerThreshold ?? 0,
         ...(decision.kind === 'keep' ? { keep: true } : {}),
       });

@@ -35,6 +35,9 @@ export function planOps(wanted: WantedTable, actual: IpvsTable): IpvsOp[] {
       }
     }
   }
+  for (const [key, service] of wanted.remove ?? []) {
+    if (!wanted.services.has(key) && actual.services.has(key)) deleteOps.push({ op: 'delete-service', service });
+  }
   return [...serviceOps, ...addOps, ...editOps, ...deleteOps];
 }
 

@@ -53,6 +53,8 @@ export type WantedDestination = Destination & { readonly keep?: boolean };
 /** What lvsd wants for the services it manages. Services not in here are never touched. */
 export interface WantedTable {
   readonly services: ReadonlyMap<string, ServiceEntry<WantedDestination>>;
+  /** services lvsd managed and no longer wants (a reload removed them): deleted when present */
+  readonly remove?: ReadonlyMap<string, VirtualService>;
 }
 
 export type IpvsOp =

@@ -23,6 +23,8 @@ export interface RealserverGaugeRow {
   /** weight lvsd wants (undefined = not in the table; 'keep' = no verdict yet, the kernel's stands) */
   readonly wantedWeight: number | undefined | 'keep';
   readonly configuredWeight: number;
+  /** the operator's weight in place of the configured one */
+  readonly weightOverride: number | undefined;
   readonly consecutiveOk: number;
   readonly consecutiveFail: number;
   readonly last: undefined | { readonly ok: boolean; readonly at: number; readonly durationMs: number };
@@ -58,6 +60,7 @@ export function registerRealserverMetrics(
   perRealserver('lvsd_realserver_wanted_weight', 'Weight lvsd wants for the realserver now (-1 = out of the table; no series before the first verdict).',
     (r) => (r.wantedWeight === 'keep' ? undefined : r.wantedWeight ?? -1));
   perRealserver('lvsd_realserver_configured_weight', 'Weight of the realserver in the config.', (r) => r.configuredWeight);
+  perRealserver('lvsd_realserver_weight_override', 'Weight the operator set in place of the configured one (only while set).', (r) => r.weightOverride);
   perRealserver('lvsd_realserver_state_since_timestamp_seconds', 'When the realserver\'s health last changed (or lvsd started), seconds since the epoch.', (r) => r.since / 1000);
   perRealserver('lvsd_realserver_consecutive_failures', 'Failed probes in a row (0 after a success).', (r) => r.consecutiveFail);
   perRealserver('lvsd_realserver_consecutive_successes', 'Successful probes in a row (0 after a failure).', (r) => r.consecutiveOk);

@@ -39,6 +39,7 @@ t.describe('status page in headless Chromium', () => {
   let browser: Browser | undefined;
   let web: ReturnType<Lan['spawn']>;
   const log: string[] = [];
+  let lvsd: ReturnType<Lan['spawn']>;
 
   beforeAll(async () => {
     await lan.up();
@@ -65,7 +66,7 @@ services:
     realservers:
       - { address: "127.0.0.1:8080" }
 `);
-    lan.spawn(host, [process.execPath, '--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'run', '-c', path.join(dir, 'lvsd.yaml')],
+    lvsd = lan.spawn(host, [process.execPath, '--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'run', '-c', path.join(dir, 'lvsd.yaml')],
       { cwd: ROOT, onOutput: (l) => log.push(l) });
     await waitFor(async () => (await lan.addresses(host)).includes(VIP), 20_000, 'lvsd MASTER with the VIP');
     // Chromium runs in the namespace too: playwright starts it through this wrapper (exec keeps the PID)
@@ -131,4 +132,16 @@ services:
     expect(events).toContainEqual(expect.objectContaining({ msg: 'ipvs change', command: `ipvsadm -a -t ${VIP}:80 -r 127.0.0.1:8081 -m -w 0`, reason: expect.stringMatching(/^DOWN, quiescent at weight 0 \(error: .*ECONNREFUSED/) }));
     expect(events).toContainEqual(expect.objectContaining({ msg: 'ipvs change', command: `ipvsadm -e -t ${VIP}:80 -r 127.0.0.1:8080 -m -w 0`, reason: expect.stringMatching(/^DOWN, quiescent at weight 0/) }));
   });
+
+  t.it('lvsd release (systemd ExecStopPost) removes the VIP a killed lvsd left', async () => {
+    await lan.kill(lvsd, 'SIGKILL');
+    expect(await lan.addresses(host)).toContain(VIP);
+    const out: string[] = [];
+    const release = lan.spawn(host, [process.execPath, '--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'release', '-c', path.join(dir, 'lvsd.yaml')],
+      { cwd: ROOT, onOutput: (l) => out.push(l) });
+    const code = await new Promise<number | null>((r) => release.once('exit', r));
+    expect(code).toBe(0);
+    expect(out).toContain(`released ${VIP}/24 on eth0`);
+    expect(await lan.addresses(host)).not.toContain(VIP);
+  }, 30_000);
 });

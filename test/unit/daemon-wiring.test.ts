@@ -387,9 +387,71 @@ services:
     expect(await weights('192.0.2.10:80')).toEqual({ '198.51.100.2:80': 0, '198.51.100.3:80': 3 });
     expect(events.filter((e) => !e.startsWith('still'))).toEqual([
       'drain_started 198.51.100.3:80: backup window', 'service web down',
-      'drain_finished 198.51.100.3:80: drain for 5000 ms ended', 'service web up',
+      'drain_finished 198.51.100.3:80: drain for 5s ended', 'service web up',
     ]);
     expect(() => d.drain('web', '198.51.100.9:80', { reason: 'x' })).toThrow(/service web has no realserver 198\.51\.100\.9:80/);
     expect(() => d.drain('nosuch', '198.51.100.2:80', { reason: 'x' })).toThrow(/no service named nosuch/);
+  });
+});
+
+describe('daemon reload', () => {
+  it('keeps unchanged realservers as they are, adds, re-weights, removes, deletes a removed service', async () => {
+    const { clock, kit, driver, daemon: d, weights } = start(`
+defaults: { interval: 1s, timeout: 500ms, rise: 1, fall: 1 }
+ipvs: { driver: memory, resync_interval: 60s, drain_before_remove: 0s }
+services:
+  - name: web
+    address: 192.0.2.10:80
+    check: { type: tcp }
+    realservers:
+      - { address: 198.51.100.2:80, weight: 5 }
+      - { address: 198.51.100.3:80, weight: 3 }
+      - { address: 198.51.100.4:80, weight: 1 }
+  - name: old
+    address: 192.0.2.11:80
+    check: { type: tcp }
+    realservers: [{ address: 198.51.100.2:80 }]
+`);
+    const transitions: string[] = [];
+    d.onEvent((e) => { if (e.type === 'transition') transitions.push(`${e.service} ${e.realserver} ${e.to}`); });
+    await d.start();
+    await clock.advance(1500);
+    d.drain('web', '198.51.100.3:80', { reason: 'kept across the reload' });
+    transitions.length = 0;
+    const calls = kit.calls.get('198.51.100.2:80');
+    const next = parseConfig(`api: { listen: false, socket: false }
+ipvs: { driver: memory, resync_interval: 60s, drain_before_remove: 0s }
+defaults: { interval: 1s, timeout: 500ms, rise: 1, fall: 1 }
+services:
+  - name: web
+    address: 192.0.2.10:80
+    check: { type: tcp }
+    realservers:
+      - { address: 198.51.100.2:80, weight: 5 }
+      - { address: 198.51.100.3:80, weight: 7 }
+      - { address: 198.51.100.5:80, weight: 2 }
+`, 'next.yaml');
+    const dry = d.reload(next, { dryRun: true });
+    expect(dry.realservers).toMatchObject({
+      added: [{ service: 'web', realserver: '198.51.100.5:80' }],
+      removed: [{ service: 'web', realserver: '198.51.100.4:80' }, { service: 'old', realserver: '198.51.100.2:80' }],
+      weightChanged: [{ service: 'web', realserver: '198.51.100.3:80', from: 3, to: 7 }],
+      unchanged: 1,
+    });
+    expect(dry.services.removed).toEqual(['old']);
+    expect(d.status().services).toHaveLength(2); // a dry run changes nothing
+    d.reload(next);
+    await d.reconcileNow();
+    await clock.advance(1000);
+    await d.reconcileNow();
+    expect([...(await driver.read()).services.keys()]).toEqual(['tcp 192.0.2.10:80']);
+    expect(await weights('192.0.2.10:80')).toEqual({ '198.51.100.2:80': 5, '198.51.100.3:80': 0, '198.51.100.5:80': 2 });
+    // the unchanged realserver kept its state and probe: no transition, no extra probe
+    expect(transitions).toEqual(['web 198.51.100.5:80 up']);
+    expect(kit.calls.get('198.51.100.2:80')).toBe(calls! + 1);
+    const st = d.status().services[0]!.realservers;
+    expect(st.map((r) => [r.id, r.state, r.transitions])).toEqual([
+      ['198.51.100.2:80', 'UP', 1], ['198.51.100.3:80', 'DRAINING', 1], ['198.51.100.5:80', 'UP', 1],
+    ]);
   });
 });
