@@ -7,7 +7,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Agent } from 'undici';
@@ -18,6 +17,7 @@ import { ALERT_EVENT_TYPES, type AlertEvent, type DeliveryResult } from '../../s
 import { WebhookNotifier, targetUrl } from '../../src/alerts/webhook-notifier.js';
 import { needs, which } from '../support/env.js';
 import { refusedPort, startHttp, type HttpTestServer } from '../support/servers.js';
+import { freePort } from '../support/ports.js';
 
 const EVENT: AlertEvent = {
   seq: 7,
@@ -307,16 +307,6 @@ async function gone(pid: number, withinMs: number): Promise<boolean> {
 const alertmanager = which('prometheus-alertmanager');
 const am = needs(alertmanager !== null, 'prometheus-alertmanager (apt-get install prometheus-alertmanager)');
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface AmAlert { labels: Record<string, string>; annotations: Record<string, string>; startsAt: string; endsAt: string; status: { state: string } }
 

@@ -5,7 +5,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
@@ -14,6 +13,7 @@ import { dashboardQueries } from '../support/dashboards.js';
 import { needs, which } from '../support/env.js';
 import { allMetricsRegistry } from '../support/metric-families.js';
 import { refusedPort, startHealthyHttp, type TestServer } from '../support/servers.js';
+import { freePort } from '../support/ports.js';
 
 const promtool = which('promtool');
 const prometheus = which('prometheus');
@@ -32,16 +32,6 @@ function promtoolCheck(text: string): Promise<{ code: number | null; output: str
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface PromResult { metric: Record<string, string>; value: [number, string] }
 

@@ -115,6 +115,21 @@ describe.skipIf(skipUnless(availability.ok, availability.ok ? '' : `IPVS VM: ${a
     expect(lines.some((l) => l.startsWith('lvsd_ipvs_service_packet_rate{service="web"'))).toBe(true);
   });
 
+  it('drain --wait waits for the last active connection, and times out while it lasts (control API over TCP with the token)', () => {
+    const d = data('drain-wait');
+    expect(d.timedOut.status).toBe(504);
+    expect(d.timedOut.active).toBeGreaterThanOrEqual(1);
+    expect(d.timedOut.ms).toBeGreaterThanOrEqual(3000);
+    expect(d.weightWhileDraining).toBe(0);
+    expect(d.drained).toMatchObject({ status: 200, active: 0 });
+    // the kernel ends the connection's active state when nc dies: well before the 60 s timeout
+    expect(d.drained.ms).toBeGreaterThanOrEqual(3000);
+    expect(d.drained.ms).toBeLessThan(30_000);
+    expect(d.readyStatus).toBe(200);
+    expect(d.weightAfter).toBeGreaterThan(0);
+    expect(d.unauthorized).toBe(401);
+  });
+
   it('survives kill -9: the table stays, and a restarted lvsd adopts it without a duplicate or a flap', () => {
     const d = data('crash-and-adopt');
     expect(d.sameAfterKill).toBe(true);

@@ -13,6 +13,9 @@ import { Lab, ipvsSave, ipvsTable, rsAddress, sh, startLvsd, weightsOf, type Lvs
 const out = process.argv[2] ?? '/dev/stdout';
 const results: Record<string, { ok: boolean; data?: unknown; error?: string; ms: number }> = {};
 const API_PORT = 9410;
+/** the control API's bearer token (writes over TCP) */
+const TOKEN = 'vm-lab-token-0123456789abcdef';
+const TOKEN_FILE = '/tmp/lvsd-lab/api-token';
 
 /** the schedulers this kernel offers (Debian's 6.1 has no twos, added in 6.2) */
 const OFFERED = new Set(
@@ -23,7 +26,7 @@ const SCHEDULERS_HERE = SCHEDULERS.filter((s) => OFFERED.has(s));
 function config(opts: { drainService?: string[]; cleanup?: boolean } = {}): string {
   const drain = opts.drainService ?? [rsAddress(1), rsAddress(2)];
   return `node: { name: vm }
-api: { listen: 127.0.0.1:${API_PORT}, socket: false }
+api: { listen: 127.0.0.1:${API_PORT}, socket: false, token_file: ${TOKEN_FILE} }
 ipvs: { driver: ipvsadm, resync_interval: 3s, drain_before_remove: 60s, cleanup_on_exit: ${opts.cleanup ?? false} }
 state_dir: /tmp/lvsd-lab/state
 defaults: { interval: 500ms, timeout: 400ms, rise: 2, fall: 2 }
@@ -113,6 +116,7 @@ const lab = new Lab(4);
 let lvsd: LvsdProcess | undefined;
 try {
   await lab.up();
+  writeFileSync(TOKEN_FILE, `${TOKEN}\n`, { mode: 0o600 });
   // the director's VIPs; fwmark 7 marks traffic to 192.0.2.102 at the client link (tc: no iptables needed);
   // DR realservers hold 192.0.2.103 on lo and must not answer ARP for it (the LVS "ARP problem")
   await sh(`
@@ -240,6 +244,40 @@ ipvsadm -a -t 192.0.2.100:80 -r 198.51.100.77:8080 -m -w 5
     await hold.stop();
     const ms = await lab.waitFor(async () => (await weightsOf('192.0.2.104:80'))?.[`${busy}:8080`] === undefined, 15_000, 'the leaving realserver removed');
     return { busy: `${busy}:8080`, stopCode, afterStop, whileActive, status, removedMsAfterClose: Math.round(ms), final: await weightsOf('192.0.2.104:80') };
+  });
+
+  await scenario('drain-wait', async () => {
+    // a held connection through web: lvsd drain --wait must wait for it, and time out while it lasts
+    const hold = lab.holdConnection('192.0.2.100', 80);
+    let busy = '';
+    await lab.waitFor(async () => {
+      const d = [...((await ipvsTable()).services.get('tcp 192.0.2.100:80')?.destinations.values() ?? [])].find((x) => x.activeConns > 0);
+      busy = d ? `${d.endpoint.host}:${d.endpoint.port}` : '';
+      return busy !== '';
+    }, 20_000, 'an active connection through web');
+    const post = async (action: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> => {
+      const r = await fetch(`${lvsd!.api}/api/v1/services/web/realservers/${encodeURIComponent(busy)}/${action}`, {
+        method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
+      });
+      return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+    };
+    const t0 = performance.now();
+    const timedOut = await post('drain', { wait: true, timeout: '3s' });
+    const timedOutMs = performance.now() - t0;
+    const weightWhileDraining = (await weightsOf('192.0.2.100:80'))?.[busy];
+    const t1 = performance.now();
+    const waiting = post('drain', { wait: true, timeout: '60s' });
+    await new Promise((r) => setTimeout(r, 3000));
+    await hold.stop();
+    const drained = await waiting;
+    const drainedMs = performance.now() - t1;
+    const ready = await post('ready', {});
+    const unauthorized = (await fetch(`${lvsd!.api}/api/v1/services/web/realservers/${encodeURIComponent(busy)}/ready`, { method: 'POST' })).status;
+    return {
+      busy, timedOut: { status: timedOut.status, active: timedOut.body.active_conns, ms: Math.round(timedOutMs) }, weightWhileDraining,
+      drained: { status: drained.status, active: drained.body.active_conns, ms: Math.round(drainedMs) },
+      readyStatus: ready.status, weightAfter: (await weightsOf('192.0.2.100:80'))?.[busy], unauthorized,
+    };
   });
 
   await scenario('cleanup-on-exit', async () => {
