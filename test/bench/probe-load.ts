@@ -1,8 +1,11 @@
 /**
- * One benchmark run, in its own process so CPU and RSS are the daemon's alone: N HTTP
- * realservers on 127.1.x.y:PORT at a given interval, the real Daemon with real probes and the
- * memory driver. After a warm-up of two intervals it records every probe run for the window
- * and prints one JSON line: achieved vs scheduled checks/s, scheduling lag, CPU, peak RSS.
+ * One benchmark run, in its own process so CPU and RSS are the daemon's alone: N realservers
+ * on 127.1.x.y:PORT (HTTP or TCP checks) at a given interval, listed in `services` services
+ * (the same targets behind several VIPs: one probe each all the same), the real Daemon with
+ * real probes and the memory driver. After a warm-up of two intervals it records every probe
+ * run for the window and prints one JSON line: achieved vs scheduled checks/s, scheduling lag,
+ * CPU, peak RSS. With `reload` it then reloads the same config and one with 1 % of the
+ * realservers re-weighted, timing each, and counts the transitions the reloads caused.
  */
 import { createProbeKit } from '../../checks/index.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -12,12 +15,14 @@ import { silentLogger } from '../../src/core/log.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { MemoryIpvsDriver } from '../../src/ipvs/memory-driver.js';
 
-const [nArg, intervalArg, windowArg, portArg, typeArg] = process.argv.slice(2);
+const [nArg, intervalArg, windowArg, portArg, typeArg, servicesArg, reloadArg] = process.argv.slice(2);
 const n = Number(nArg);
 const intervalMs = Number(intervalArg);
 const windowMs = Number(windowArg);
 const port = Number(portArg);
 const checkType = typeArg ?? 'http';
+const serviceCount = Number(servicesArg ?? 1);
+const withReload = reloadArg === 'reload';
 // the same heap setting as `lvsd run`, applied as early as it does
 useCompactHeap();
 
@@ -25,19 +30,29 @@ function benchAddress(i: number): string {
   return `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`;
 }
 
-const lines = [
-  'api: { listen: false, socket: false }',
-  'ipvs: { driver: memory, resync_interval: 30s }',
-  'max_concurrent_probes: 1024',
-  `defaults: { interval: ${intervalMs}ms, timeout: 1s, rise: 2, fall: 3 }`,
-  'services:',
-  '  - name: bench',
-  '    address: 192.0.2.10:80',
-  `    check: { type: ${checkType}${checkType === 'http' ? ', path: /healthz' : ''} }`,
-  '    realservers:',
-];
-for (let i = 0; i < n; i++) lines.push(`      - address: "${benchAddress(i)}:${port}"`);
-const config = parseConfig(lines.join('\n'), '<bench>');
+/** the config text; every `changeEvery`-th realserver gets weight 2 (a 1 % change at 100) */
+function configText(changeEvery = 0): string {
+  const lines = [
+    'api: { listen: false, socket: false }',
+    'ipvs: { driver: memory, resync_interval: 30s }',
+    'max_concurrent_probes: 1024',
+    `defaults: { interval: ${intervalMs}ms, timeout: 1s, rise: 2, fall: 3 }`,
+    'services:',
+  ];
+  for (let s = 0; s < serviceCount; s++) {
+    lines.push(
+      `  - name: bench${s}`,
+      `    address: 192.0.2.${10 + s}:80`,
+      `    check: { type: ${checkType}${checkType === 'http' ? ', path: /healthz' : ''} }`,
+      '    realservers:',
+    );
+    for (let i = 0; i < n; i++) {
+      lines.push(`      - { address: "${benchAddress(i)}:${port}"${changeEvery > 0 && i % changeEvery === 0 ? ', weight: 2' : ''} }`);
+    }
+  }
+  return lines.join('\n');
+}
+const config = parseConfig(configText(), '<bench>');
 
 const lags: number[] = [];
 let runs = 0;
@@ -65,6 +80,28 @@ await sleep(windowMs);
 recording = false;
 const elapsed = (performance.now() - t0) / 1000;
 const cpu = process.cpuUsage(cpu0);
+
+let reload: Record<string, number> | undefined;
+if (withReload) {
+  let transitions = 0;
+  daemon.onEvent((e) => { if (e.type === 'transition') transitions++; });
+  const timed = async (text: string): Promise<{ parseMs: number; applyMs: number }> => {
+    const p0 = performance.now();
+    const next = parseConfig(text, '<bench>');
+    const p1 = performance.now();
+    daemon.reload(next);
+    await daemon.reconcileNow();
+    return { parseMs: p1 - p0, applyMs: performance.now() - p1 };
+  };
+  const same = await timed(configText());
+  const changed = await timed(configText(100));
+  await sleep(2 * intervalMs); // every realserver probed again after the reloads
+  reload = {
+    unchangedParseMs: same.parseMs, unchangedApplyMs: same.applyMs,
+    changedParseMs: changed.parseMs, changedApplyMs: changed.applyMs, changedRealservers: Math.ceil(n / 100) * serviceCount,
+    transitionsAfterReloads: transitions,
+  };
+}
 await daemon.close();
 await kit.close();
 
@@ -72,8 +109,10 @@ lags.sort((a, b) => a - b);
 const pct = (p: number): number => lags.length ? lags[Math.min(lags.length - 1, Math.floor(p * lags.length))]! : NaN;
 const onTime = lags.filter((l) => l <= 100).length;
 process.stdout.write(`${JSON.stringify({
-  n, checkType, intervalMs,
+  n, checkType, intervalMs, services: serviceCount,
   scheduledPerSec: n / (intervalMs / 1000),
+  cpuMsPer1kChecks: runs ? ((cpu.user + cpu.system) / 1e3) / (runs / 1000) : NaN,
+  ...(reload ? { reload } : {}),
   achievedPerSec: runs / elapsed,
   okPct: runs ? (100 * ok) / runs : 0,
   lagP50Ms: pct(0.5), lagP99Ms: pct(0.99), lagMaxMs: lags.at(-1) ?? NaN,

@@ -10,30 +10,49 @@ import { fileURLToPath } from 'node:url';
 import { MemoryIpvsDriver } from '../../src/ipvs/memory-driver.js';
 import { ROOT, runGuestScript, vmAvailability } from '../vm/vm.js';
 import { failoverBench, type FailoverSample } from './failover.js';
+import { monAvailable, monBench, type MonResult } from './mon-side.js';
 import { decisionLatency } from './decision-latency.js';
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 const json = process.argv.includes('--json');
-const sizes = (process.env.LVSD_BENCH_SIZES ?? '1000,5000').split(',').map(Number);
+/**
+ * Probe-engine rows, "realservers:interval ms:check[:services[:reload]]". The defaults hold the
+ * scheduled rate at 5,000 checks/s (1k @ 200 ms, 10k @ 2 s, 50k @ 10 s), HTTP and TCP; one row
+ * lists 10k targets in 3 services (dedup: the cost follows targets, not VIPs); the 50k TCP row
+ * also times reloads.
+ */
+const ROWS = (process.env.LVSD_BENCH_ROWS
+  ?? '1000:200:http,10000:2000:http,50000:10000:http,1000:200:tcp,10000:2000:tcp,50000:10000:tcp:1:reload,10000:2000:http:3')
+  .split(',').map((r) => {
+    const [n, interval, type, services, reload] = r.split(':');
+    return { n: Number(n), intervalMs: Number(interval), type: type ?? 'http', services: Number(services ?? 1), reload: reload === 'reload' };
+  });
 const windowMs = Number(process.env.LVSD_BENCH_WINDOW_MS ?? 20_000);
-const intervalMs = 2000;
+/** 50k realservers want more descriptors than a default shell gives (root may raise its own limit) */
+const NOFILE = 262_144;
 
 interface LoadResult {
-  n: number; checkType: string; intervalMs: number; scheduledPerSec: number; achievedPerSec: number; okPct: number;
+  n: number; checkType: string; intervalMs: number; services: number; scheduledPerSec: number; achievedPerSec: number; okPct: number;
   lagP50Ms: number; lagP99Ms: number; lagMaxMs: number; onTimePct: number; cpuSec: number; cpuCores: number; peakRssMB: number;
+  cpuMsPer1kChecks: number;
+  reload?: { unchangedParseMs: number; unchangedApplyMs: number; changedParseMs: number; changedApplyMs: number; changedRealservers: number; transitionsAfterReloads: number };
+}
+
+/** node with a raised descriptor limit (through sh's ulimit; kept as it is where it cannot be raised) */
+function spawnNode(args: readonly string[]): ReturnType<typeof spawn> {
+  return spawn('sh', ['-c', `ulimit -n ${NOFILE} 2>/dev/null; exec "$0" "$@"`, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
 }
 
 async function startTarget(): Promise<{ port: number; stop: () => void }> {
-  const child = spawn(process.execPath, [here('./target-server.js'), '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawnNode([here('./target-server.js'), '0']);
   const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve));
   return { port: Number(line), stop: () => { child.kill('SIGTERM'); } };
 }
 
-function runLoad(n: number, port: number, type: string): Promise<LoadResult> {
+function runLoad(row: (typeof ROWS)[number], port: number): Promise<LoadResult> {
+  const { n, intervalMs, type, services, reload } = row;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [here('./probe-load.js'), String(n), String(intervalMs), String(windowMs), String(port), type], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawnNode([here('./probe-load.js'), String(n), String(intervalMs), String(windowMs), String(port), type, String(services), reload ? 'reload' : '']);
     let out = '';
     child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
     child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`probe-load ${n} exited ${code}`))));
@@ -52,8 +71,20 @@ const f = (x: number, d = 1): string => (Number.isFinite(x) ? x.toFixed(d) : '-'
 
 const target = await startTarget();
 const results: LoadResult[] = [];
+/** lvsd and mon's monitors on the same 1,000 targets, 2 s interval, 1 s timeout */
+const side: { kind: 'http' | 'tcp'; lvsd: LoadResult; mon: MonResult }[] = [];
+let sideSkipped: string | undefined;
 try {
-  for (const n of sizes) results.push(await runLoad(n, target.port, 'http'));
+  for (const row of ROWS) results.push(await runLoad(row, target.port));
+  if (!monAvailable()) sideSkipped = 'mon is not installed (apt-get install mon)';
+  else if (process.env.LVSD_BENCH_MON === '0') sideSkipped = 'LVSD_BENCH_MON=0';
+  else {
+    const hosts = Array.from({ length: 1000 }, (_, i) => `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`);
+    for (const kind of ['http', 'tcp'] as const) {
+      const lvsd = await runLoad({ n: hosts.length, intervalMs: 2000, type: kind, services: 1, reload: false }, target.port);
+      side.push({ kind, lvsd, mon: await monBench(kind, hosts, target.port, 2000, windowMs) });
+    }
+  }
 } finally {
   target.stop();
 }
@@ -82,18 +113,33 @@ const canFailover = process.getuid?.() === 0 && spawnSync('keepalived', ['--vers
 failover = canFailover && process.env.LVSD_BENCH_FAILOVER !== '0' ? await failoverBench(ROOT) : { skipped: 'needs root, keepalived and raw-socket (or LVSD_BENCH_FAILOVER=0)' };
 
 if (json) {
-  process.stdout.write(`${JSON.stringify({ probeEngine: results, decisionToTable: decision, vm, failover }, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify({ probeEngine: results, sideBySide: sideSkipped ? { skipped: sideSkipped } : side, decisionToTable: decision, vm, failover }, null, 2)}\n`);
 } else {
-  const rows = [['realservers', 'check', 'interval', 'scheduled/s', 'achieved/s', 'on time (<=100ms)', 'lag p50', 'lag p99', 'lag max', 'ok %', 'CPU s', 'cores', 'peak RSS']];
+  const rows = [['realservers', 'services', 'check', 'interval', 'scheduled/s', 'achieved/s', 'on time (<=100ms)', 'lag p50', 'lag p99', 'lag max', 'ok %', 'cores', 'CPU ms/1k checks', 'peak RSS']];
   for (const r of results) {
     rows.push([
-      String(r.n), r.checkType, `${r.intervalMs / 1000}s`, f(r.scheduledPerSec, 0), f(r.achievedPerSec, 0), `${f(r.onTimePct, 2)} %`,
-      `${f(r.lagP50Ms)} ms`, `${f(r.lagP99Ms)} ms`, `${f(r.lagMaxMs)} ms`, f(r.okPct, 2), f(r.cpuSec, 2), f(r.cpuCores, 2), `${f(r.peakRssMB, 0)} MB`,
+      String(r.n), String(r.services), r.checkType, `${r.intervalMs / 1000}s`, f(r.scheduledPerSec, 0), f(r.achievedPerSec, 0), `${f(r.onTimePct, 2)} %`,
+      `${f(r.lagP50Ms)} ms`, `${f(r.lagP99Ms)} ms`, `${f(r.lagMaxMs)} ms`, f(r.okPct, 2), f(r.cpuCores, 2), f(r.cpuMsPer1kChecks, 1), `${f(r.peakRssMB, 0)} MB`,
     ]);
   }
   const w = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   process.stdout.write(`Probe engine: ${windowMs / 1000} s window after a 2-interval warm-up; daemon in its own process; one loopback HTTP server answers every 127.1.x.y\n`);
   for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(w[i]!)).join('  ')}\n`);
+  for (const r of results.filter((x) => x.reload)) {
+    const rl = r.reload!;
+    process.stdout.write(`\nReload at ${r.n} realservers (${r.checkType}): unchanged config parse ${f(rl.unchangedParseMs, 0)} ms + apply ${f(rl.unchangedApplyMs, 0)} ms;`
+      + ` ${rl.changedRealservers} re-weighted (1 %) parse ${f(rl.changedParseMs, 0)} ms + apply ${f(rl.changedApplyMs, 0)} ms;`
+      + ` transitions caused: ${rl.transitionsAfterReloads}\n`);
+  }
+  if (sideSkipped) process.stdout.write(`\nSide by side with mon: skipped (${sideSkipped})\n`);
+  else {
+    process.stdout.write('\nSide by side, same 1,000 targets, interval 2 s, timeout 1 s (mon: its monitor run every interval over the whole hostgroup, CPU of the monitor processes):\n');
+    for (const x of side) {
+      process.stdout.write(`  ${x.kind}: lvsd ${f(x.lvsd.cpuMsPer1kChecks, 1)} CPU ms per 1k checks (${f(x.lvsd.achievedPerSec, 0)}/s achieved),`
+        + ` mon ${x.mon.monitor} ${f(x.mon.cpuMsPer1kChecks, 1)} CPU ms per 1k checks (${x.mon.runs} runs, ${f(x.mon.runMs, 0)} ms per run over 1,000 hosts,`
+        + ` ${x.mon.failedRuns} failed): mon / lvsd ${f(x.mon.cpuMsPer1kChecks / x.lvsd.cpuMsPer1kChecks, 1)}x\n`);
+    }
+  }
   process.stdout.write(`\nDecision -> table, one change at a time (memory driver, host): p50 ${f(decision.p50Ms, 2)} ms, p99 ${f(decision.p99Ms, 2)} ms, max ${f(decision.maxMs, 2)} ms over ${decision.samples} transitions\n`);
   if ('skipped' in vm) process.stdout.write(`\nIPVS in the VM: skipped (${vm.skipped})\n`);
   else if ('failed' in vm) process.stdout.write(`\nIPVS in the VM: FAILED ${vm.failed}\n`);

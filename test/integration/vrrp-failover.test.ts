@@ -57,6 +57,11 @@ ${services}
   }
 
   const holds = async (h: Host): Promise<boolean> => (await lan.addresses(h)).includes(VIP);
+  /** waitFor, with the directors' last log lines in the error: what they did instead */
+  const waitOrDump = (cond: () => Promise<boolean>, ms: number, what: string): Promise<number> =>
+    waitFor(cond, ms, what).catch((e: unknown) => {
+      throw new Error(`${e instanceof Error ? e.message : String(e)}\n--- lvsd logs ---\n${logs.slice(-40).join('\n')}`);
+    });
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'lvsd-vrrp-'));
@@ -77,39 +82,39 @@ ${services}
   it('the higher priority holds the VIP, and the client reaches it there', async () => {
     procA = start(a, config('a', 150));
     procB = start(b, config('b', 100));
-    await waitFor(async () => (await holds(a)) && !(await holds(b)), 20_000, 'a MASTER with the VIP').catch((e: unknown) => {
+    await waitOrDump(async () => (await holds(a)) && !(await holds(b)), 20_000, 'a MASTER with the VIP').catch((e: unknown) => {
       throw new Error(`${String(e)}\n${logs.slice(-30).join('\n')}`);
     });
     await new Promise((r) => setTimeout(r, 4000)); // b has had its master-down time: still BACKUP
     expect(await holds(b)).toBe(false);
     const ping = lan.spawn(client, ['ping', '-c', '1', '-W', '1', VIP]);
     await new Promise((r) => ping.once('exit', r));
-    await waitFor(async () => (await lan.neighbour(client, VIP)) === (await lan.mac(a)), 5000, 'client ARP entry for the VIP -> a');
+    await waitOrDump(async () => (await lan.neighbour(client, VIP)) === (await lan.mac(a)), 5000, 'client ARP entry for the VIP -> a');
   }, 60_000);
 
   it('SIGKILL of the master: the backup takes the VIP within 3 x advert + skew, and the client follows by GARP', async () => {
     const t0 = performance.now();
     await lan.kill(procA, 'SIGKILL');
-    const took = await waitFor(() => holds(b), 15_000, 'b holding the VIP');
+    const took = await waitOrDump(() => holds(b), 15_000, 'b holding the VIP');
     // Master_Down_Interval at priority 100, 1 s adverts: 3.61 s (plus the time since a's last advert)
     expect(performance.now() - t0).toBeLessThan(3610 + 1000 + 2000);
     expect(took).toBeGreaterThan(2500);
     const macB = await lan.mac(b);
-    await waitFor(async () => (await lan.neighbour(client, VIP)) === macB, 5000, 'client ARP entry for the VIP -> b (gratuitous ARP)');
+    await waitOrDump(async () => (await lan.neighbour(client, VIP)) === macB, 5000, 'client ARP entry for the VIP -> b (gratuitous ARP)');
   }, 30_000);
 
   it('a restarted director removes the VIP it left behind and preempts the lower priority', async () => {
     expect(await holds(a)).toBe(true); // killed: nobody removed it
     procA = start(a, config('a', 150));
-    await waitFor(async () => !(await holds(b)) && (await holds(a)), 20_000, 'a MASTER again, b BACKUP');
+    await waitOrDump(async () => !(await holds(b)) && (await holds(a)), 20_000, 'a MASTER again, b BACKUP');
     const macA = await lan.mac(a);
-    await waitFor(async () => (await lan.neighbour(client, VIP)) === macA, 5000, 'client ARP entry -> a');
+    await waitOrDump(async () => (await lan.neighbour(client, VIP)) === macA, 5000, 'client ARP entry -> a');
   }, 30_000);
 
   it('SIGTERM hands over in about the skew time (priority 0 advert)', async () => {
     const t0 = performance.now();
     await lan.kill(procA, 'SIGTERM');
-    await waitFor(() => holds(b), 10_000, 'b holding the VIP');
+    await waitOrDump(() => holds(b), 10_000, 'b holding the VIP');
     // skew at priority 100: 0.61 s; generous bound, far below the 3.6 s of a silent master
     expect(performance.now() - t0).toBeLessThan(2500);
     expect(await holds(a)).toBe(false); // a removed its VIP on the way out
@@ -127,17 +132,17 @@ ${services}
   it('a partition makes two masters; when it heals one master remains and the client is told by GARP', async () => {
     procA = start(a, config('a', 150));
     procB = start(b, config('b', 100));
-    await waitFor(async () => (await holds(a)) && !(await holds(b)), 20_000, 'a MASTER');
+    await waitOrDump(async () => (await holds(a)) && !(await holds(b)), 20_000, 'a MASTER');
     // the directors' bridge ports can no longer reach each other (the client still reaches both)
     await lan.isolate(a, true);
     await lan.isolate(b, true);
-    await waitFor(() => holds(b), 10_000, 'b MASTER too (split brain)');
+    await waitOrDump(() => holds(b), 10_000, 'b MASTER too (split brain)');
     expect(await holds(a)).toBe(true);
     await lan.isolate(a, false);
     await lan.isolate(b, false);
-    await waitFor(async () => (await holds(a)) && !(await holds(b)), 10_000, 'one master again');
+    await waitOrDump(async () => (await holds(a)) && !(await holds(b)), 10_000, 'one master again');
     const macA = await lan.mac(a);
-    await waitFor(async () => (await lan.neighbour(client, VIP)) === macA, 8000, 'client ARP entry -> a');
+    await waitOrDump(async () => (await lan.neighbour(client, VIP)) === macA, 8000, 'client ARP entry -> a');
     // the first advert across the healed link reaches a master: one of them counted the split brain
     let dual = 0;
     for (const n of ['a', 'b']) {
@@ -162,7 +167,7 @@ services:
     realservers: [{ address: "127.0.0.1:1" }]`);
     procB = start(b, config('b', 100));
     procA = start(a, file);
-    await waitFor(async () => (await holds(b)) && !(await holds(a)), 20_000, 'b MASTER: a advertises 150 - 60 = 90');
+    await waitOrDump(async () => (await holds(b)) && !(await holds(a)), 20_000, 'b MASTER: a advertises 150 - 60 = 90');
     const status = JSON.parse((await apiGet({ socket: path.join(dir, 'a.sock') }, '/status')).body) as { vrrp: { state: string; priority: number } };
     expect(status.vrrp).toMatchObject({ state: 'BACKUP', priority: 90 });
     await lan.kill(procA, 'SIGTERM');
@@ -181,11 +186,11 @@ services:
     all: [sh, -c, 'echo "$*" >> ${hookLog}', notify]`);
     procA = start(a, file);
     procB = start(b, config('b', 100));
-    await waitFor(async () => (await holds(a)) && !(await holds(b)), 20_000, 'a MASTER');
+    await waitOrDump(async () => (await holds(a)) && !(await holds(b)), 20_000, 'a MASTER');
     await ip('-n', a.ns, 'link', 'set', 'trk0', 'down');
-    await waitFor(async () => (await holds(b)) && !(await holds(a)), 10_000, 'b MASTER while a\'s tracked link is down');
+    await waitOrDump(async () => (await holds(b)) && !(await holds(a)), 10_000, 'b MASTER while a\'s tracked link is down');
     await ip('-n', a.ns, 'link', 'set', 'trk0', 'up');
-    await waitFor(async () => (await holds(a)) && !(await holds(b)), 10_000, 'a MASTER again');
+    await waitOrDump(async () => (await holds(a)) && !(await holds(b)), 10_000, 'a MASTER again');
     await lan.kill(procA, 'SIGTERM');
     await lan.kill(procB, 'SIGTERM');
     const lines = readFileSync(hookLog, 'utf8').trim().split('\n');
