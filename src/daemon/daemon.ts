@@ -13,7 +13,7 @@ import { endpointKey, serviceKey, type IpvsDriver, type IpvsOp, type IpvsTable, 
 import { Metrics, type RealserverGaugeRow } from '../metrics/metrics.js';
 import { ProbeScheduler, type CronStarter, type RunInfo, type ScheduledJob } from '../scheduler/scheduler.js';
 import { applyResult, checkPhase, initialHealth, type CheckPhase, type HealthState, type Transition } from '../state/realserver.js';
-import { sorryActive, type AdminState } from '../state/weight.js';
+import type { AdminState } from '../state/weight.js';
 import { formatDuration } from '../config/duration.js';
 import { explainOp } from './explain-op.js';
 import { overrideKey, type Override, type OverrideStore } from './overrides.js';
@@ -118,6 +118,8 @@ export class Daemon {
   private timedChange: TimerHandle | undefined;
   /** services with no UP realserver (the sorry server's rule), for service_down / service_up */
   private outages = new Map<ServiceConfig, ServiceOutage>();
+  /** per service: realservers UP and UNKNOWN that are not drained or in maintenance */
+  private serviceCounts = new Map<ServiceConfig, { usable: number; unknown: number }>();
   private cronTasks: { stop(): void }[] = [];
   private readonly startedAt: number;
   private stopped = false;
@@ -200,6 +202,16 @@ export class Daemon {
       if (outage) outages.set(service, { rounds: outage.rounds, failedThisRound: new Set() });
     }
     this.outages = outages;
+    this.serviceCounts = new Map(config.services.map((svc) => [svc, { usable: 0, unknown: 0 }]));
+    for (const r of this.records) this.countRecord(r, 1);
+  }
+
+  /** add (1) or take away (-1) a record's part in its service's counts */
+  private countRecord(rec: RealserverRecord, sign: 1 | -1): void {
+    const c = this.serviceCounts.get(rec.service);
+    if (!c || rec.admin !== 'none') return;
+    if (rec.health.health === 'up') c.usable += sign;
+    else if (rec.health.health === 'unknown') c.unknown += sign;
   }
 
   /** Adopt the kernel's table (nothing is flushed), then start probing. */
@@ -309,7 +321,9 @@ export class Daemon {
       this.metrics.probeDuration.observe(labels, result.durationMs / 1000);
       rec.last = { result, at };
       const step = applyResult(rec.health, result.ok, rec.config.check, at);
+      this.countRecord(rec, -1);
       rec.health = step.state;
+      this.countRecord(rec, 1);
       if (step.transition) {
         changed = true;
         this.onTransition(rec, step.transition, result);
@@ -346,8 +360,9 @@ export class Daemon {
 
   /** service_down when the last UP realserver goes (as the sorry server sees it), service_up when one is back */
   private checkService(svc: ServiceConfig, at: number, why: string): void {
-    const recs = this.byService.get(svc) ?? [];
-    const down = sorryActive(recs.map((r) => ({ health: r.health.health, admin: r.admin })));
+    const c = this.serviceCounts.get(svc);
+    // the sorry server's rule (sorryActive), from counts kept up to date: O(1) per transition
+    const down = c ? c.usable === 0 && c.unknown === 0 : true;
     const was = this.outages.has(svc);
     if (down === was) return;
     if (down) this.outages.set(svc, { rounds: 1, failedThisRound: new Set() });
@@ -433,7 +448,9 @@ export class Daemon {
     }
     const before = rec.admin;
     if (before === admin) return;
+    this.countRecord(rec, -1);
     rec.admin = admin;
+    this.countRecord(rec, 1);
     rec.adminReason = admin === 'none' ? undefined : reason;
     this.deps.log.info({ service, realserver, from: before, to: admin, until: until && new Date(until).toISOString(), reason }, 'admin state');
     if (before === 'drain') this.emit({ type: 'admin', action: 'drain_finished', service, realserver, at: now, detail: reason });

@@ -36,7 +36,7 @@ function configText(changeEvery = 0): string {
     'api: { listen: false, socket: false }',
     'ipvs: { driver: memory, resync_interval: 30s }',
     'max_concurrent_probes: 1024',
-    `defaults: { interval: ${intervalMs}ms, timeout: 1s, rise: 2, fall: 3 }`,
+    `defaults: { interval: ${intervalMs}ms, timeout: ${Math.min(1000, intervalMs)}ms, rise: 2, fall: 3 }`,
     'services:',
   ];
   for (let s = 0; s < serviceCount; s++) {
