@@ -343,6 +343,8 @@ interface ServiceCheck {
   readonly type: CheckType;
   readonly layers: readonly Layer[];
   readonly defaults: Part<RawDefaults>;
+  /** resolved checks of realservers without one of their own, per port: shared, immutable */
+  readonly inherited: Map<number, ResolvedCheck>;
 }
 
 function serviceRules(head: Part<RawServiceHead>, path: Path, problems: Problems): void {
@@ -414,7 +416,16 @@ function realserverCheck(svc: ServiceCheck, own: RawCheck | undefined, path: Pat
     }
     checkKeysFit(layer, type, problems);
   }
-  const check = resolveCheck(type, layers, svc.defaults, port ?? 0, problems);
+  let check: ResolvedCheck;
+  if (own === undefined) {
+    // realservers that inherit the service's check share one resolved (immutable) object per
+    // port: at 50,000 realservers this is most of the parse time and memory a check costs
+    const cached = svc.inherited.get(port ?? 0);
+    check = cached ?? resolveCheck(type, layers, svc.defaults, port ?? 0, problems);
+    if (!cached) svc.inherited.set(port ?? 0, check);
+  } else {
+    check = resolveCheck(type, layers, svc.defaults, port ?? 0, problems);
+  }
   if (port !== undefined && check.port === 0 && NEEDS_PORT.has(type)) {
     problems.at([...path, 'address'], `check type ${type} needs a port: give the realserver one ("ip:port") or set check.port`);
   }
@@ -444,7 +455,7 @@ function resolveService(raw: unknown, path: Path, defaults: Part<RawDefaults> | 
   let svcCheck: ServiceCheck | undefined;
   if (known('protocol', 'check')) {
     const layer: Layer | undefined = h.check && { check: h.check, path: [...path, 'check'], rank: 1 };
-    svcCheck = { type: h.check?.type ?? defaultCheckType(protocol), layers: layer ? [layer] : [], defaults };
+    svcCheck = { type: h.check?.type ?? defaultCheckType(protocol), layers: layer ? [layer] : [], defaults, inherited: new Map() };
     if (layer) checkKeysFit(layer, svcCheck.type, problems);
     // Resolved once on its own so its problems show even with no realservers.
     resolveCheck(svcCheck.type, svcCheck.layers, defaults, port ?? 0, problems);
