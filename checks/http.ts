@@ -5,6 +5,7 @@
  */
 import net from 'node:net';
 import { Agent, Client, type Dispatcher } from 'undici';
+import { readBounded } from '../src/core/read-bounded.js';
 import type { Verdict } from './result.js';
 import { compileRegex, describeError, error, fail, ok, quotePrefix, runAttempt } from './result.js';
 import type { HttpCheckSpec, Probe, ProbeContext, ProbeResult, ProbeTarget } from './types.js';
@@ -96,7 +97,7 @@ export function createHttpProbe(spec: HttpCheckSpec, agents: HttpAgents, stop: A
           await backInPool(spec);
           return ok(status);
         }
-        const text = await readBounded(res.body, attempt, status);
+        const text = await readBounded(res.body, BODY_MAX_BYTES, (n) => { attempt.pending = `waiting for the body of ${status} (${n} bytes so far)`; });
         await backInPool(spec);
         if (!expectBody.test(text)) return fail(`body did not match /${spec.expectBody}/: got ${quotePrefix(text)}`);
         return ok(`${status}, body matched /${spec.expectBody}/`);
@@ -111,20 +112,6 @@ export function createHttpProbe(spec: HttpCheckSpec, agents: HttpAgents, stop: A
  */
 function backInPool(spec: HttpCheckSpec): Promise<void> {
   return spec.freshConnection ? Promise.resolve() : new Promise((resolve) => setImmediate(resolve));
-}
-
-/** Read at most BODY_MAX_BYTES; a longer body is cut off (breaking the loop destroys the stream). */
-async function readBounded(body: Dispatcher.ResponseData['body'], attempt: { pending: string }, status: string): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    const buf = chunk as Buffer;
-    chunks.push(buf);
-    size += buf.length;
-    attempt.pending = `waiting for the body of ${status} (${size} bytes so far)`;
-    if (size >= BODY_MAX_BYTES) break;
-  }
-  return Buffer.concat(chunks).subarray(0, BODY_MAX_BYTES).toString('utf8');
 }
 
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT']);

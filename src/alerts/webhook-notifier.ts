@@ -7,6 +7,7 @@
  */
 import { request, type Dispatcher } from 'undici';
 import { errorMessage } from '../core/errors.js';
+import { readBounded } from '../core/read-bounded.js';
 import { renderWebhook } from './formats.js';
 import type { AlertEvent, DeliveryResult, Notifier, WebhookFormat } from './types.js';
 
@@ -118,17 +119,9 @@ function deadlineSignal(parent: AbortSignal, timeoutMs: number): { signal: Abort
   };
 }
 
-/** The first ERROR_BODY_CHARS characters of a body (read bounded; breaking off drops the rest). */
+/** The first ERROR_BODY_CHARS characters of a body, whitespace folded (read bounded). */
 async function readPrefix(body: Dispatcher.ResponseData['body']): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    const buf = chunk as Buffer;
-    chunks.push(buf);
-    size += buf.length;
-    if (size >= ERROR_BODY_BYTES) break;
-  }
-  const text = Buffer.concat(chunks).toString('utf8').replace(/\s+/g, ' ').trim();
+  const text = (await readBounded(body, ERROR_BODY_BYTES)).replace(/\s+/g, ' ').trim();
   return text.length > ERROR_BODY_CHARS ? `${text.slice(0, ERROR_BODY_CHARS)}…` : text;
 }
 

@@ -211,7 +211,7 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
         setWeight: (svc, rs, w, reason) => daemon.setWeight(svc, rs, w, reason),
         checkNow: (svc, rs) => daemon.checkNow(svc, rs),
         activeConnections: (svc, rs) => daemon.activeConnections(svc, rs),
-        realserver: (svc, rs) => daemon.status().services.find((x) => x.name === svc)?.realservers.find((r) => r.id === rs),
+        realserver: (svc, rs) => daemon.realserverStatus(svc, rs),
         settle: () => daemon.reconcileNow(),
         reload,
       },

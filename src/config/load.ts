@@ -11,7 +11,7 @@ import type { CheckSpec, CheckType } from '../../checks/types.js';
 import { ConfigError, errorMessage, type ConfigProblem } from '../core/errors.js';
 import { formatDuration } from './duration.js';
 import {
-  CHECK_TYPE_KEYS, CHECK_TYPES, COMMON_CHECK_KEYS, UNSUPPORTED_KEYS, defaultsSchema, issueMessage, parseEndpoint,
+  CHECK_TYPE_KEYS, CHECK_TYPES, COMMON_CHECK_KEYS, defaultsSchema, issueMessage, parseEndpoint,
   realserverSchema, serviceHeadSchema, show, topSchema,
   type ParsedEndpoint, type RawCheck, type RawDefaults, type RawServiceHead, type RawTop,
 } from './schema.js';
@@ -578,10 +578,7 @@ export function parseConfig(text: string, file: string): Config {
     problems.at([], `the config must be a mapping, got ${show(raw)}`);
     throw new ConfigError(problems.sorted());
   }
-  for (const key of UNSUPPORTED_KEYS) {
-    if (key in raw) problems.at([key], 'not supported by this version of lvsd yet', true);
-  }
-  const top = parsePart(topSchema, without(raw, ['services', ...UNSUPPORTED_KEYS]), [], problems, ['services', ...UNSUPPORTED_KEYS]);
+  const top = parsePart(topSchema, without(raw, ['services']), [], problems, ['services']);
   // Parsed again quietly (topSchema reported its problems) to hand the services what is valid.
   const defaults = parsePart(defaultsSchema, raw.defaults ?? {}, ['defaults'], undefined);
 

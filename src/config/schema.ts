@@ -29,9 +29,6 @@ export const CHECK_TYPE_KEYS: Readonly<Record<CheckType, readonly string[]>> = {
   exec: ['command'],
 };
 
-/** Design keys this version refuses with a clear message instead of "unknown key". */
-export const UNSUPPORTED_KEYS = [] as const;
-
 const quote = (v: unknown): string => JSON.stringify(v) ?? String(v);
 
 // ---------------------------------------------------------------------------------------------

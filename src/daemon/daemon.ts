@@ -19,7 +19,7 @@ import { explainOp } from './explain-op.js';
 import { overrideKey, type Override, type OverrideStore } from './overrides.js';
 import { planReload, type ReloadPlan } from './reload-plan.js';
 import { checkSpecOf, probeJobKey } from './probe-jobs.js';
-import { buildStatus, type StatusSnapshot } from './status.js';
+import { buildStatus, type RealserverStatus, type StatusSnapshot } from './status.js';
 import { planLeaving, type LeavingDestination } from './leaving.js';
 import { buildWantedTable, virtualService, type WantedResult } from './wanted-table.js';
 
@@ -274,6 +274,18 @@ export class Daemon {
     });
   }
 
+  /** one realserver's status row (the control API's answer): builds its service only */
+  realserverStatus(service: string, realserver: string): RealserverStatus | undefined {
+    const svc = this.config.services.find((s) => s.name === service);
+    if (!svc) return undefined;
+    const one = buildStatus({
+      config: { ...this.config, services: [svc] }, records: this.byService.get(svc) ?? [], wanted: this.wanted ?? this.baseWanted(this.deps.clock.now()),
+      table: this.table, lastReconcile: this.reconciler.lastReport, startedAt: this.startedAt, leaving: [],
+      now: this.deps.clock.now(), driver: this.deps.driver.name, version: this.deps.version ?? '0.0.0',
+    });
+    return one.services[0]?.realservers.find((r) => r.id === realserver);
+  }
+
   /**
    * A service is down for failover tracking when none of its realservers is UP and none is
    * still UNKNOWN (at start-up the first verdicts are awaited, as for the sorry server).
@@ -484,16 +496,20 @@ export class Daemon {
     const saved = await store.load();
     const now = this.deps.clock.now();
     const byKey = new Map(this.records.map((r) => [overrideKey(r.service.name, r.config.id), r]));
+    let stale = false;
     for (const [key, o] of saved) {
       const rec = byKey.get(key);
       if (!rec) {
         this.deps.log.warn({ override: key }, 'override for a realserver no longer in the config: dropped');
+        stale = true;
         continue;
       }
       if (o.weight !== undefined) rec.weightOverride = o.weight;
       if (o.admin !== undefined && (o.until === undefined || o.until > now)) this.applyAdmin(rec, o.admin, o.reason ?? 'restored', now, o.until);
+      else if (o.weight === undefined) stale = true;
     }
-    this.saveOverrides();
+    // the file changes only when an entry went away (a realserver left the config, a timed state ended)
+    if (stale) this.saveOverrides();
   }
 
   /**
@@ -506,12 +522,12 @@ export class Daemon {
     if (opts.dryRun || this.stopped) return plan;
     const old = this.config;
     // what needs a restart keeps its running value
+    const { failover: _next, ...rest } = next;
     const effective: Config = {
-      ...next, api: old.api, node: old.node, stateDir: old.stateDir, maxConcurrentProbes: old.maxConcurrentProbes,
+      ...rest, api: old.api, node: old.node, stateDir: old.stateDir, maxConcurrentProbes: old.maxConcurrentProbes,
       ipvs: { ...next.ipvs, driver: old.ipvs.driver, resyncIntervalMs: old.ipvs.resyncIntervalMs, commandTimeoutMs: old.ipvs.commandTimeoutMs },
       ...(old.failover ? { failover: old.failover } : {}),
     };
-    if (!old.failover) delete (effective as { failover?: unknown }).failover;
     const carry = new Map(this.records.map((r) => [overrideKey(r.service.name, r.config.id), r]));
     const nextKeys = new Set(next.services.map((svc) => serviceKey(virtualService(svc))));
     for (const svc of old.services) {
@@ -609,7 +625,7 @@ export class Daemon {
       service,
       isSorryServer: !rec && service?.sorryServer !== undefined && destKey === endpointKey(service.sorryServer),
       realserver: rec && {
-        health: rec.health.health, admin: rec.admin, configuredWeight: rec.config.weight, onDown: rec.config.onDown,
+        health: rec.health.health, admin: rec.admin, configuredWeight: rec.config.weight,
         ...(rec.last ? { lastResult: `${rec.last.result.outcome}: ${rec.last.result.detail}` } : {}),
       },
     });

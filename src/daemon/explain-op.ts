@@ -11,7 +11,6 @@ export interface ExplainedRealserver {
   readonly health: Health;
   readonly admin: AdminState;
   readonly configuredWeight: number;
-  readonly onDown: string;
   /** the last probe's verdict in words ("fail: HTTP 503"), if any */
   readonly lastResult?: string;
 }

@@ -133,8 +133,16 @@ services:
     expect(events).toContainEqual(expect.objectContaining({ msg: 'ipvs change', command: `ipvsadm -e -t ${VIP}:80 -r 127.0.0.1:8080 -m -w 0`, reason: expect.stringMatching(/^DOWN, quiescent at weight 0/) }));
   });
 
-  t.it('lvsd release (systemd ExecStopPost) removes the VIP a killed lvsd left', async () => {
+  t.it('the open page says when lvsd is gone; lvsd release (systemd ExecStopPost) removes the VIP it left', async () => {
+    const page = await browser!.newPage();
+    await page.goto(`${API}/`);
+    await page.waitForSelector('section[data-service="web"] tr[data-realserver]', { timeout: 15_000 });
     await lan.kill(lvsd, 'SIGKILL');
+    // the last table stays, greyed out, under a message
+    await page.waitForFunction(() => document.body.classList.contains('stale'), undefined, { timeout: 15_000 });
+    expect(await page.textContent('#error')).toMatch(/^cannot reach lvsd: /);
+    expect(await page.$$('section[data-service="web"] tr[data-realserver]')).toHaveLength(2);
+    await page.close();
     expect(await lan.addresses(host)).toContain(VIP);
     const out: string[] = [];
     const release = lan.spawn(host, [process.execPath, '--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'release', '-c', path.join(dir, 'lvsd.yaml')],
