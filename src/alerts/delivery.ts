@@ -135,8 +135,9 @@ export class Deliverer {
     const result = await this.attempt(head);
     if (result.ok) {
       this.failures = 0;
-      await this.removeHead(head);
+      // counted as soon as the receiver took it, not after the queue file is rewritten
       this.observe('sent', (ob) => ob.sent(this.target, head));
+      await this.removeHead(head);
       this.log.debug({ target: this.target, id: head.id, seq: head.seq }, 'alert delivered');
       return;
     }
@@ -150,8 +151,8 @@ export class Deliverer {
       // a receiver that refuses this payload must not block every later alert
       this.failures = 0;
       this.log.error({ target: this.target, id: head.id, seq: head.seq, type: head.type, error: result.error }, 'alert rejected by the receiver; not retried');
-      await this.removeHead(head);
       this.observe('rejected', (ob) => ob.rejected(this.target, head, result.error));
+      await this.removeHead(head);
       return;
     }
     this.failures++;
