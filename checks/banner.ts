@@ -4,7 +4,7 @@
  */
 import { connectTcp, isVerdict } from './connect.js';
 import type { Verdict } from './result.js';
-import { compileRegex, error, fail, ok, quotePrefix, runAttempt } from './result.js';
+import { compileRegex, error, fail, ok, quotePrefix, runAttempt, type AttemptRegistry } from './result.js';
 import type { Probe, ProbeContext, ProbeResult, ProbeTarget } from './types.js';
 
 export const BANNER_MAX_BYTES = 4096;
@@ -14,7 +14,7 @@ export interface BannerSpec {
   readonly expect?: string;
 }
 
-export function createBannerProbe(spec: BannerSpec, stop: AbortSignal): Probe {
+export function createBannerProbe(spec: BannerSpec, stop: AttemptRegistry): Probe {
   // compiled once per probe; equal specs share the probe, so once per distinct regex
   const expect = spec.expect === undefined ? undefined : compileRegex(spec.expect);
   const shown = spec.expect === undefined ? '' : `/${spec.expect}/`;

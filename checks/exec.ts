@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { Verdict } from './result.js';
-import { error, fail, firstLine, ok, runAttempt } from './result.js';
+import { error, fail, firstLine, ok, runAttempt, type AttemptRegistry } from './result.js';
 import type { Probe, ProbeContext, ProbeResult, ProbeTarget } from './types.js';
 
 /** bytes kept per stream; only the first line makes it into the detail */
@@ -43,7 +43,7 @@ export function substitute(arg: string, target: ProbeTarget): string {
   return arg.replaceAll('{address}', target.address).replaceAll('{port}', String(target.port));
 }
 
-export function createExecProbe(command: readonly string[], groups: ProcessGroups, stop: AbortSignal): Probe {
+export function createExecProbe(command: readonly string[], groups: ProcessGroups, stop: AttemptRegistry): Probe {
   return {
     type: 'exec',
     check(target: ProbeTarget, ctx: ProbeContext): Promise<ProbeResult> {

@@ -1,50 +1,22 @@
 /**
- * http / https: one request through the kit's keep-alive agents (undici), status and body checked.
- * The deadline is the attempt's signal (precise); undici's own timeouts (~1 s granularity) are
- * only backstops.
+ * http / https: one request on a kept-alive or fresh connection (checks/http-connections),
+ * the response read by checks/http-response; status and body checked. The deadline is the
+ * attempt's signal and covers connect, handshake, headers and the whole body.
  */
 import net from 'node:net';
-import { Agent, Client, type Dispatcher } from 'undici';
-import { readBounded } from '../src/core/read-bounded.js';
-import type { Verdict } from './result.js';
-import { compileRegex, describeError, error, fail, ok, quotePrefix, runAttempt } from './result.js';
+import { HttpConnections, type HttpOrigin } from './http-connections.js';
+import { HttpResponseReader } from './http-response.js';
+import type { Attempt, Verdict } from './result.js';
+import { compileRegex, error, fail, ok, quotePrefix, runAttempt, type AttemptRegistry } from './result.js';
 import type { HttpCheckSpec, Probe, ProbeContext, ProbeResult, ProbeTarget } from './types.js';
 
-/** bytes of body kept for the expect_body regex; the rest is dumped (or the connection dropped) */
+/** bytes of body kept for the expect_body regex; a longer body is not read further */
 export const BODY_MAX_BYTES = 64 * 1024;
 const USER_AGENT = 'lvsd-probe';
+/** methods that carry a body in the semantics of HTTP: an empty one is declared */
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
-/**
- * The kit's connection pools: one keep-alive Agent for plain HTTP (and verified HTTPS without
- * an SNI override), one more per distinct TLS setting, since TLS options are per-Agent in undici.
- */
-export class HttpAgents {
-  private readonly agents = new Map<string, Agent>();
-
-  forSpec(spec: HttpCheckSpec): Dispatcher {
-    const tls = spec.type === 'https' && (!spec.tlsVerify || spec.sni !== undefined);
-    const key = tls ? `tls verify=${spec.tlsVerify} sni=${spec.sni ?? ''}` : 'default';
-    let agent = this.agents.get(key);
-    if (!agent) {
-      const connect = tls
-        ? { rejectUnauthorized: spec.tlsVerify, ...(spec.sni !== undefined ? { servername: spec.sni } : {}) }
-        : {};
-      // One Client per origin instead of undici's default Pool: a health check needs one
-      // connection per realserver, and a Pool's fixed queues cost ~30 KB of heap per origin
-      // (measured: 5,000 keep-alive origins 272 MB RSS with Pools, 145 MB with Clients).
-      agent = new Agent({ connect, factory: (origin, opts) => new Client(origin, opts) });
-      this.agents.set(key, agent);
-    }
-    return agent;
-  }
-
-  /** Drop every pooled and in-flight connection. */
-  async close(): Promise<void> {
-    const all = [...this.agents.values()];
-    this.agents.clear();
-    await Promise.all(all.map((a) => a.destroy().catch(() => {})));
-  }
-}
+export { HttpConnections };
 
 /** Host header default: the target address (`[v6]` bracketed), plus `:port` unless it is the scheme's default. */
 export function defaultHost(scheme: 'http' | 'https', target: ProbeTarget): string {
@@ -53,52 +25,43 @@ export function defaultHost(scheme: 'http' | 'https', target: ProbeTarget): stri
   return target.port === defaultPort ? addr : `${addr}:${target.port}`;
 }
 
-export function createHttpProbe(spec: HttpCheckSpec, agents: HttpAgents, stop: AbortSignal): Probe {
+/** The TLS server name: the configured sni, else a name (not an address) in the Host header, else none. */
+export function serverName(spec: HttpCheckSpec): string | undefined {
+  if (spec.sni !== undefined) return spec.sni;
+  if (spec.host === undefined) return undefined;
+  const name = spec.host.startsWith('[') ? spec.host.slice(1, spec.host.indexOf(']')) : spec.host.replace(/:\d+$/, '');
+  return name === '' || net.isIP(name) !== 0 ? undefined : name;
+}
+
+export function createHttpProbe(spec: HttpCheckSpec, conns: HttpConnections, stop: AttemptRegistry): Probe {
   const expectBody = spec.expectBody === undefined ? undefined : compileRegex(spec.expectBody);
   const expected = spec.expectStatus.length > 0 ? spec.expectStatus : [200];
   const path = spec.path.startsWith('/') ? spec.path : `/${spec.path}`;
-  const method = spec.method.toUpperCase() as Dispatcher.HttpMethod;
+  const method = spec.method.toUpperCase();
+  const headRequest = method === 'HEAD';
+  const servername = serverName(spec);
+  const tlsKey = spec.type === 'https' ? `|tls|${spec.tlsVerify ? 'v' : 'nv'}|${servername ?? ''}` : '';
+  const tlsOptions = spec.type === 'https' ? { rejectUnauthorized: spec.tlsVerify, ...(servername !== undefined ? { servername } : {}) } : undefined;
+  // everything after the Host line is the same for every target
+  const tail = `\r\nUser-Agent: ${USER_AGENT}\r\n${BODY_METHODS.has(method) ? 'Content-Length: 0\r\n' : ''}${spec.freshConnection ? 'Connection: close\r\n' : ''}\r\n`;
+  const head = `${method} ${path} HTTP/1.1\r\nHost: `;
+
   return {
     type: spec.type,
     check(target: ProbeTarget, ctx: ProbeContext): Promise<ProbeResult> {
       return runAttempt(ctx, stop, async (attempt) => {
         if (expectBody !== undefined && !(expectBody instanceof RegExp)) return expectBody;
-        const host = spec.host ?? defaultHost(spec.type, target);
-        const origin = `${spec.type}://${net.isIPv6(target.address) ? `[${target.address}]` : target.address}:${target.port}`;
-        const options: Dispatcher.RequestOptions & { servername?: string } = {
-          origin,
-          path,
-          method,
-          headers: { host, 'user-agent': USER_AGENT },
-          signal: attempt.signal,
-          reset: spec.freshConnection,
-          headersTimeout: ctx.timeoutMs + 1000,
-          bodyTimeout: ctx.timeoutMs + 1000,
+        const origin: HttpOrigin = {
+          key: `${target.address}|${target.port}${tlsKey}`, address: target.address, port: target.port,
+          ...(tlsOptions ? { tls: tlsOptions } : {}),
         };
-        // undici takes the SNI from a name in the Host header over the Agent's; an explicit sni must win
-        if (spec.type === 'https' && spec.sni !== undefined) options.servername = spec.sni;
-        attempt.pending = 'waiting for headers';
-        let res: Dispatcher.ResponseData;
-        try {
-          res = await agents.forSpec(spec).request(options);
-        } catch (err) {
-          if (attempt.signal.aborted) throw err;
-          return requestFailure(err);
-        }
+        const request = `${head}${spec.host ?? defaultHost(spec.type, target)}${tail}`;
+        const res = await exchange(conns, origin, request, headRequest, spec.freshConnection, attempt);
+        if ('outcome' in res) return res;
         const status = `HTTP ${res.statusCode}`;
-        attempt.pending = `waiting for the body of ${status}`;
-        if (!expected.includes(res.statusCode)) {
-          await res.body.dump({ limit: BODY_MAX_BYTES });
-          await backInPool(spec);
-          return fail(`${status}, expected ${expected.join(' or ')}`);
-        }
-        if (expectBody === undefined) {
-          await res.body.dump({ limit: BODY_MAX_BYTES });
-          await backInPool(spec);
-          return ok(status);
-        }
-        const text = await readBounded(res.body, BODY_MAX_BYTES, (n) => { attempt.pending = `waiting for the body of ${status} (${n} bytes so far)`; });
-        await backInPool(spec);
+        if (!expected.includes(res.statusCode)) return fail(`${status}, expected ${expected.join(' or ')}`);
+        if (expectBody === undefined) return ok(status);
+        const text = res.body();
         if (!expectBody.test(text)) return fail(`body did not match /${spec.expectBody}/: got ${quotePrefix(text)}`);
         return ok(`${status}, body matched /${spec.expectBody}/`);
       });
@@ -107,24 +70,83 @@ export function createHttpProbe(spec: HttpCheckSpec, agents: HttpAgents, stop: A
 }
 
 /**
- * undici marks the connection idle only after the body's 'close' has been seen by us; without
- * this turn of the event loop a caller's next check would find it busy and open a second one.
+ * Send the request and read the response. A kept-alive connection that the server had closed
+ * (no byte of an answer, then EOF or reset) is not the target's fault: the request goes again
+ * once on a fresh connection, within the same deadline.
  */
-function backInPool(spec: HttpCheckSpec): Promise<void> {
-  return spec.freshConnection ? Promise.resolve() : new Promise((resolve) => setImmediate(resolve));
+async function exchange(
+  conns: HttpConnections, origin: HttpOrigin, request: string, headRequest: boolean, fresh: boolean, attempt: Attempt,
+): Promise<HttpResponseReader | Verdict> {
+  let sock = fresh ? undefined : conns.take(origin.key);
+  for (;;) {
+    const reused = sock !== undefined;
+    if (!sock) {
+      attempt.pending = `connecting to ${net.isIPv6(origin.address) ? `[${origin.address}]` : origin.address}:${origin.port}`;
+      const c = await conns.connect(origin, attempt.signal);
+      if ('outcome' in c) return c;
+      sock = c;
+    }
+    attempt.pending = 'waiting for headers';
+    const r = await roundTrip(sock, request, headRequest, attempt);
+    if (r.kind === 'stale' && reused) {
+      sock = undefined;
+      continue;
+    }
+    if (r.kind === 'stale') return error(r.detail);
+    if (r.kind === 'verdict') return r.verdict;
+    if (!fresh && r.reader.reusable) conns.release(origin.key, sock);
+    else sock.destroy();
+    return r.reader;
+  }
 }
 
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT']);
+type RoundTrip =
+  | { readonly kind: 'response'; readonly reader: HttpResponseReader }
+  | { readonly kind: 'verdict'; readonly verdict: Verdict }
+  /** closed or reset before any byte of an answer */
+  | { readonly kind: 'stale'; readonly detail: string };
 
-function requestFailure(err: unknown): Verdict {
-  const code = describeError(err);
-  const message = err instanceof Error ? err.message : String(err);
-  if (CONNECT_CODES.has(code)) return error(`connect ${code}`);
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-    return { outcome: 'timeout', detail: `timeout (${code})` };
-  }
-  // the server answered the handshake with a certificate we refuse: a wrong answer, so `fail`
-  if (/CERT|SELF_SIGNED|VERIFY|ISSUER|ALTNAME/.test(code)) return fail(`TLS certificate rejected: ${message} (${code})`);
-  if (code === 'UND_ERR_SOCKET') return error(`connection failed: ${message}`);
-  return error(code === message ? code : `${code}: ${message}`);
+function roundTrip(sock: net.Socket, request: string, headRequest: boolean, attempt: Attempt): Promise<RoundTrip> {
+  return new Promise((resolve) => {
+    const reader = new HttpResponseReader({ headRequest, keepBytes: BODY_MAX_BYTES });
+    let bytes = 0;
+    const finish = (r: RoundTrip): void => {
+      sock.removeListener('data', onData);
+      sock.removeListener('end', onEnd);
+      sock.removeListener('close', onEnd);
+      sock.removeListener('error', onError);
+      attempt.signal.removeEventListener('abort', onAbort);
+      if (r.kind !== 'response') sock.destroy();
+      resolve(r);
+    };
+    const onData = (chunk: Buffer): void => {
+      bytes += chunk.length;
+      const p = reader.push(chunk);
+      if (p.kind === 'invalid') finish({ kind: 'verdict', verdict: fail(`invalid HTTP response: ${p.reason}`) });
+      else if (p.kind === 'done') finish({ kind: 'response', reader });
+      else if (reader.headDone) attempt.pending = `waiting for the body of HTTP ${reader.statusCode} (${reader.bodyBytes} bytes so far)`;
+    };
+    const onEnd = (): void => {
+      if (bytes === 0) {
+        finish({ kind: 'stale', detail: 'connection closed before a response' });
+        return;
+      }
+      const p = reader.end();
+      if (p.kind === 'done') finish({ kind: 'response', reader });
+      else finish({ kind: 'verdict', verdict: p.kind === 'invalid' ? fail(`invalid HTTP response: ${p.reason}`) : error('connection closed') });
+    };
+    const onError = (e: NodeJS.ErrnoException): void => {
+      const code = e.code ?? e.message;
+      if (bytes === 0 && (code === 'ECONNRESET' || code === 'EPIPE')) finish({ kind: 'stale', detail: `connection failed: ${code}` });
+      else finish({ kind: 'verdict', verdict: error(`connection failed: ${code}`) });
+    };
+    // the attempt's own verdict (timeout, kit closed) wins in runAttempt; this only frees the socket
+    const onAbort = (): void => finish({ kind: 'verdict', verdict: error('aborted') });
+    sock.on('data', onData);
+    sock.on('end', onEnd);
+    sock.on('close', onEnd);
+    sock.on('error', onError);
+    attempt.signal.addEventListener('abort', onAbort, { once: true });
+    sock.write(request, 'latin1');
+  });
 }

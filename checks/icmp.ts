@@ -6,7 +6,7 @@ import { FpingBatcher } from './fping.js';
 import type { PingReply, PingRequest, Pinger } from './ping-types.js';
 import { SystemPinger } from './ping.js';
 import { findProgram } from '../src/core/find-program.js';
-import { error, fail, ok, runAttempt } from './result.js';
+import { error, fail, ok, runAttempt, type AttemptRegistry } from './result.js';
 import type { Probe, ProbeContext, ProbeKitOptions, ProbeResult, ProbeTarget } from './types.js';
 
 /** fping on PATH or in the usual places, else null. */
@@ -55,7 +55,7 @@ export class IcmpPinger implements Pinger {
   }
 }
 
-export function createIcmpProbe(count: number, pinger: Pinger, stop: AbortSignal): Probe {
+export function createIcmpProbe(count: number, pinger: Pinger, stop: AttemptRegistry): Probe {
   const n = Math.max(1, Math.floor(count));
   return {
     type: 'icmp',

@@ -1,23 +1,21 @@
 /**
  * The probe kit: the one place that knows every check type. It owns what probes share —
- * the HTTP keep-alive agents, the fping batcher, the exec process groups — and hands out one
+ * the HTTP connections, the fping batcher, the exec process groups — and hands out one
  * probe instance per distinct spec.
  */
-import { setMaxListeners } from 'node:events';
 import { createBannerProbe } from './banner.js';
 import { createExecProbe, ProcessGroups } from './exec.js';
-import { createHttpProbe, HttpAgents } from './http.js';
+import { createHttpProbe, HttpConnections } from './http.js';
 import { createIcmpProbe, IcmpPinger } from './icmp.js';
+import { AttemptRegistry } from './result.js';
 import { createTcpProbe } from './tcp.js';
 import type { CheckSpec, Probe, ProbeKit, ProbeKitOptions } from './types.js';
 
 export type * from './types.js';
 
 export function createProbeKit(options: ProbeKitOptions = {}): ProbeKit {
-  const stop = new AbortController();
-  // every in-flight check listens here; thousands at once are normal, not a leak
-  setMaxListeners(0, stop.signal);
-  const agents = new HttpAgents();
+  const stop = new AttemptRegistry();
+  const connections = new HttpConnections();
   const groups = new ProcessGroups();
   const pinger = new IcmpPinger(options);
   const probes = new Map<string, Probe>();
@@ -25,16 +23,16 @@ export function createProbeKit(options: ProbeKitOptions = {}): ProbeKit {
   const build = (spec: CheckSpec): Probe => {
     switch (spec.type) {
       case 'icmp':
-        return createIcmpProbe(spec.count, pinger, stop.signal);
+        return createIcmpProbe(spec.count, pinger, stop);
       case 'tcp':
-        return createTcpProbe(stop.signal);
+        return createTcpProbe(stop);
       case 'http':
       case 'https':
-        return createHttpProbe(spec, agents, stop.signal);
+        return createHttpProbe(spec, connections, stop);
       case 'banner':
-        return createBannerProbe(spec, stop.signal);
+        return createBannerProbe(spec, stop);
       case 'exec':
-        return createExecProbe(spec.command, groups, stop.signal);
+        return createExecProbe(spec.command, groups, stop);
       default:
         // unreachable for a validated config; a programming error, so it may throw
         throw new Error(`unknown check type ${(spec as { type?: unknown }).type as string}`);
@@ -52,11 +50,11 @@ export function createProbeKit(options: ProbeKitOptions = {}): ProbeKit {
       return probe;
     },
     async close(): Promise<void> {
-      if (!stop.signal.aborted) stop.abort(new Error('probe kit closed'));
+      stop.close(new Error('probe kit closed'));
       pinger.close();
       groups.killAll();
       probes.clear();
-      await agents.close();
+      connections.close();
     },
   };
 }

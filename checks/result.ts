@@ -20,23 +20,55 @@ export const ok = (detail: string): Verdict => ({ outcome: 'ok', detail });
 export const fail = (detail: string): Verdict => ({ outcome: 'fail', detail });
 export const error = (detail: string): Verdict => ({ outcome: 'error', detail });
 
+/**
+ * The kit's attempts in flight: closing the kit aborts them all. A set rather than a listener
+ * per attempt on one kit-wide AbortSignal, whose addEventListener scans every listener already
+ * there (a few percent of CPU with a thousand probes in flight).
+ */
+export class AttemptRegistry {
+  private readonly live = new Set<AbortController>();
+  private closedWith: { readonly reason: unknown } | undefined;
+
+  get closed(): boolean {
+    return this.closedWith !== undefined;
+  }
+
+  /** track an attempt; one registered after close is aborted at once */
+  add(ac: AbortController): void {
+    if (this.closedWith) ac.abort(this.closedWith.reason);
+    else this.live.add(ac);
+  }
+
+  delete(ac: AbortController): void {
+    this.live.delete(ac);
+  }
+
+  close(reason: unknown): void {
+    if (this.closedWith) return;
+    this.closedWith = { reason };
+    for (const ac of this.live) ac.abort(reason);
+    this.live.clear();
+  }
+}
+
 /** Abort reason once a probe has settled (releases whatever still listens); one shared object, no stack capture per probe. */
 const SETTLED = Object.freeze(new Error('probe settled'));
 
 /**
- * Run one probe body under the context's deadline and the kit's stop signal.
+ * Run one probe body under the context's deadline and the kit's registry (closed = stop).
  * Settles as soon as either aborts, even if the body is slow to notice; the body must free its
  * own sockets/children when `attempt.signal` aborts. Once this returns, the attempt's signal is
  * aborted too, so nothing the body started can outlive the check.
  */
 export async function runAttempt(
   ctx: ProbeContext,
-  stop: AbortSignal,
+  stop: AttemptRegistry,
   body: (attempt: Attempt) => Promise<Verdict>,
 ): Promise<ProbeResult> {
   const t0 = performance.now();
   const ac = new AbortController();
-  const unlink = [link(ctx.signal, ac), link(stop, ac)];
+  const unlink = link(ctx.signal, ac);
+  stop.add(ac);
   const attempt: Attempt = { signal: ac.signal, pending: 'before starting' };
   let onAbort: (() => void) | undefined;
   try {
@@ -56,7 +88,8 @@ export async function runAttempt(
     // Only a bug in this function could get here; still never reject.
     return { ok: false, outcome: 'error', detail: describeError(err), durationMs: performance.now() - t0 };
   } finally {
-    for (const u of unlink) u();
+    unlink();
+    stop.delete(ac);
     if (onAbort) ac.signal.removeEventListener('abort', onAbort);
     if (!ac.signal.aborted) ac.abort(SETTLED);
   }

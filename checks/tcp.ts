@@ -1,9 +1,9 @@
 /** tcp: the port accepts a connection within the deadline. */
 import { connectTcp, isVerdict } from './connect.js';
-import { ok, runAttempt } from './result.js';
+import { ok, runAttempt, type AttemptRegistry } from './result.js';
 import type { Probe, ProbeContext, ProbeResult, ProbeTarget } from './types.js';
 
-export function createTcpProbe(stop: AbortSignal): Probe {
+export function createTcpProbe(stop: AttemptRegistry): Probe {
   return {
     type: 'tcp',
     check(target: ProbeTarget, ctx: ProbeContext): Promise<ProbeResult> {

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
+import { KEEPALIVE_IDLE_MS } from '../../checks/http-connections.js';
 import type { CheckSpec, CheckType } from '../../checks/types.js';
 import { ConfigError, errorMessage, type ConfigProblem } from '../core/errors.js';
 import { formatDuration } from './duration.js';
@@ -261,7 +262,7 @@ function checkKeysFit(layer: Layer, type: CheckType, problems: Problems): void {
   }
 }
 
-function specFor(type: CheckType, v: RawCheck): CheckSpec {
+function specFor(type: CheckType, v: RawCheck, freshByDefault: boolean): CheckSpec {
   switch (type) {
     case 'icmp':
       return { type, count: v.count ?? 1 };
@@ -275,7 +276,7 @@ function specFor(type: CheckType, v: RawCheck): CheckSpec {
         method: v.method ?? 'GET',
         expectStatus: v.expect_status ?? [200],
         tlsVerify: v.tls_verify ?? true,
-        freshConnection: v.fresh_connection ?? false,
+        freshConnection: v.fresh_connection ?? freshByDefault,
         ...(v.host !== undefined ? { host: v.host } : {}),
         ...(v.expect_body !== undefined ? { expectBody: v.expect_body } : {}),
         ...(v.sni !== undefined ? { sni: v.sni } : {}),
@@ -319,8 +320,11 @@ function resolveCheck(type: CheckType, layers: readonly Layer[], defaults: Part<
     const typed = [...layers].reverse().find((l) => l.check.type !== undefined);
     if (typed) problems.at([...typed.path, 'type'], 'check type exec needs "command"');
   }
+  // keep-alive only pays when the next check comes before an idle connection would be closed;
+  // further apart, a kept connection would just hold a descriptor (50k realservers: 50k of them)
+  const freshByDefault = v.schedule !== undefined || intervalMs > KEEPALIVE_IDLE_MS;
   return {
-    ...specFor(type, v),
+    ...specFor(type, v, freshByDefault),
     intervalMs,
     timeoutMs,
     rise: v.rise ?? d.rise ?? DEFAULTS.rise,

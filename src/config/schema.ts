@@ -221,7 +221,7 @@ export const checkSchema = z
     expect_body: regexSource('http(s): regex the body must match').optional(),
     tls_verify: z.boolean().describe('https: verify the certificate chain and name; default true').optional(),
     sni: z.string().min(1).describe('https: TLS server name; default the Host, if it is a name').optional(),
-    fresh_connection: z.boolean().describe('http(s): new connection for every check instead of keep-alive; default false').optional(),
+    fresh_connection: z.boolean().describe('http(s): new connection for every check instead of keep-alive; default: true when the interval is over 4s (a kept connection would be idle-closed first) or a cron schedule is set, else false').optional(),
     send: z.string().describe('banner: string written right after connect').optional(),
     expect: regexSource('banner: regex the first bytes must match').optional(),
     command: z.array(z.string().min(1)).min(1).describe('exec: argv; {address} and {port} are substituted').optional(),

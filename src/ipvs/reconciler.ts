@@ -2,9 +2,11 @@
  * The reconciler: level-triggered. Each pass reads the driver's table, plans the difference to
  * the wanted table and applies it, then reads again to confirm (ipvsadm -R carries on past a
  * failing line, so only a re-read tells what happened). Requests coalesce: many state changes
- * in one tick make one pass, and passes are at least `minIntervalMs` apart, so a wave of
+ * in one tick make one pass, and passes are at least `minIntervalMs` apart and never busier than
+ * every other moment (the gap after a pass is at least as long as the pass took), so a wave of
  * transitions (thousands of realservers coming UP at start-up) costs a few full diffs, not one
- * per transition; a lone change while idle still goes out at once. A pass that cannot converge
+ * per transition, and leaves the probes half the event loop; a lone change while idle still
+ * goes out at once. A pass that cannot converge
  * is retried with backoff; a periodic resync repairs drift (hand-made changes).
  */
 import type { Clock, TimerHandle } from '../core/clock.js';
@@ -65,6 +67,8 @@ export class Reconciler {
   private closed = false;
   private last: ReconcileReport | undefined;
   private lastPassAt = Number.NEGATIVE_INFINITY;
+  private lastPassEnd = Number.NEGATIVE_INFINITY;
+  private lastPassMs = 0;
   /**
    * The table as the last pass verified it, while nothing says it may have changed since:
    * a pass for a state change plans from it and skips the first read (one ipvsadm round trip
@@ -102,7 +106,8 @@ export class Reconciler {
       return;
     }
     if (this.soon) return;
-    const wait = Math.max(0, this.lastPassAt + (this.deps.minIntervalMs ?? 20) - this.deps.clock.now());
+    const next = Math.max(this.lastPassAt + (this.deps.minIntervalMs ?? 20), this.lastPassEnd + this.lastPassMs);
+    const wait = Math.max(0, next - this.deps.clock.now());
     this.soon = this.deps.clock.setTimeout(() => {
       this.soon = undefined;
       void this.runNow();
@@ -129,6 +134,8 @@ export class Reconciler {
       this.dirty = false;
       this.lastPassAt = this.deps.clock.now();
       await this.pass();
+      this.lastPassEnd = this.deps.clock.now();
+      this.lastPassMs = this.lastPassEnd - this.lastPassAt;
     }
   }
 

@@ -7,6 +7,7 @@
  * CPU, peak RSS. With `reload` it then reloads the same config and one with 1 % of the
  * realservers re-weighted, timing each, and counts the transitions the reloads caused.
  */
+import { performance } from 'node:perf_hooks';
 import { createProbeKit } from '../../checks/index.js';
 import { parseConfig } from '../../src/config/load.js';
 import { systemClock } from '../../src/core/clock.js';
@@ -43,7 +44,7 @@ function configText(changeEvery = 0): string {
     lines.push(
       `  - name: bench${s}`,
       `    address: 192.0.2.${10 + s}:80`,
-      `    check: { type: ${checkType}${checkType === 'http' ? ', path: /healthz' : ''} }`,
+      `    check: { type: ${checkType}${checkType === 'http' ? ', path: /healthz' + (process.env.FRESH ? ', fresh_connection: true' : '') : ''} }`,
       '    realservers:',
     );
     for (let i = 0; i < n; i++) {
@@ -58,20 +59,46 @@ const lags: number[] = [];
 let runs = 0;
 let ok = 0;
 let recording = false;
+let countRun = (): void => {};
+let lagNow = 0;
+const details = new Map<string, number>();
+process.on("exit", () => { if (process.env.DETAILS) process.stderr.write(JSON.stringify([...details].sort((a, b) => b[1] - a[1]).slice(0, 10)) + "\n"); });
 const kit = createProbeKit();
 const daemon = new Daemon({
   config, clock: systemClock, random: Math.random, log: silentLogger(), probes: kit,
   driver: new MemoryIpvsDriver(), defaultMetrics: false,
   observeRun: (_key, result, info) => {
+    countRun();
+    lagNow = info.startedAt - info.scheduledAt;
     if (!recording) return;
     runs++;
     if (result.ok) ok++;
+    else if (process.env.DETAILS) details.set(result.detail.replace(/[0-9]+/g, "N"), (details.get(result.detail.replace(/[0-9]+/g, "N")) ?? 0) + 1);
     // timers may fire a fraction of a millisecond early against performance.now(): count that as on time
     lags.push(Math.max(0, info.startedAt - info.scheduledAt));
   },
 });
 
+const tStart = performance.now();
 await daemon.start();
+if (process.env.DETAILS) {
+  process.stderr.write(`start took ${(performance.now() - tStart).toFixed(0)} ms\n`);
+  let elu = performance.eventLoopUtilization();
+  let lastRuns = 0;
+  let allRuns = 0;
+  daemon.onEvent(() => {});
+  const t = setInterval(() => {
+    const e = performance.eventLoopUtilization(elu);
+    elu = performance.eventLoopUtilization();
+    const internals = daemon as unknown as { scheduler: { load: { running: number; queued: number } }; reconciler: { lastReport?: { at: number; durationMs: number } } };
+    const load = internals.scheduler.load;
+    const rep = internals.reconciler.lastReport;
+    process.stderr.write(`t=${((performance.now() - tStart) / 1000).toFixed(0)}s elu=${e.utilization.toFixed(2)} running=${load.running} queued=${load.queued} runs=${allRuns - lastRuns} lag=${lagNow.toFixed(0)} lastPass=${rep ? rep.durationMs.toFixed(0) : '-'}ms\n`);
+    lastRuns = allRuns;
+  }, 2000);
+  t.unref();
+  countRun = () => { allRuns++; };
+}
 await sleep(2 * intervalMs);
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { defaultHost } from '../../checks/http.js';
 import { createProbeKit } from '../../checks/index.js';
@@ -119,6 +120,88 @@ describe('http probe', () => {
     expect(defaultHost('http', { address: '192.0.2.1', port: 8080 })).toBe('192.0.2.1:8080');
     expect(defaultHost('https', { address: '2001:db8::1', port: 443 })).toBe('[2001:db8::1]');
     expect(defaultHost('https', { address: '2001:db8::1', port: 8443 })).toBe('[2001:db8::1]:8443');
+  });
+});
+
+/**
+ * A raw TCP server: `onRequest(socket, nth request on this connection, connection number)` for
+ * every request head received, so a test can answer, misbehave or hang up as it likes.
+ */
+async function startRaw(onRequest: (sock: net.Socket, nth: number, conn: number) => void): Promise<TestServer> {
+  const sockets = new Set<net.Socket>();
+  let conns = 0;
+  const server = net.createServer((sock) => {
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
+    sock.on('error', () => {});
+    const conn = ++conns;
+    let nth = 0;
+    let buf = '';
+    sock.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      while (buf.includes('\r\n\r\n')) {
+        buf = buf.slice(buf.indexOf('\r\n\r\n') + 4);
+        onRequest(sock, ++nth, conn);
+      }
+    });
+  });
+  const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
+  const s: TestServer = {
+    port,
+    get connections() { return conns; },
+    close: () => new Promise<void>((resolve) => { for (const x of sockets) x.destroy(); server.close(() => resolve()); }),
+  };
+  servers.push(s);
+  return s;
+}
+
+const OK_RESPONSE = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
+
+describe('http probe on the wire', () => {
+  it('retries once on a fresh connection when the server had closed the kept one (no false failure)', async () => {
+    // answers the first request of each connection; hangs up on the second, as a server whose
+    // keep-alive timer fires just as the request arrives
+    const s = await startRaw((sock, nth) => (nth === 1 ? sock.write(OK_RESPONSE) : sock.destroy()));
+    const probe = kit.probeFor(spec({ path: '/stale' }));
+    for (let i = 0; i < 3; i++) expect(await probe.check(local(s.port), deadline(1000))).toMatchObject({ outcome: 'ok' });
+    expect(s.connections).toBe(3);
+  });
+
+  it('drops a kept connection the server closes while idle, and the next check connects afresh', async () => {
+    const s = await startRaw((sock) => { sock.write(OK_RESPONSE); setTimeout(() => sock.end(), 30); });
+    const probe = kit.probeFor(spec({ path: '/idle-close' }));
+    expect((await probe.check(local(s.port), deadline(1000))).outcome).toBe('ok');
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await probe.check(local(s.port), deadline(1000))).outcome).toBe('ok');
+    expect(s.connections).toBe(2);
+  });
+
+  it('reads a chunked body and keeps the connection', async () => {
+    const s = await serve(startHttp((_req, res) => { res.write('he'); res.write('al'); res.end('thy'); }));
+    const probe = kit.probeFor(spec({ path: '/chunked', expectBody: '^healthy$' }));
+    for (let i = 0; i < 3; i++) expect(await probe.check(local(s.port), deadline(1000))).toMatchObject({ outcome: 'ok', detail: 'HTTP 200, body matched /^healthy$/' });
+    expect(s.connections).toBe(1);
+  });
+
+  it('skips a 100 Continue and reads a close-delimited body', async () => {
+    const s = await startRaw((sock) => sock.end('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 200 OK\r\n\r\nall good'));
+    const r = await kit.probeFor(spec({ path: '/close-delimited', expectBody: 'good' })).check(local(s.port), deadline(1000));
+    expect(r).toMatchObject({ outcome: 'ok', detail: 'HTTP 200, body matched /good/' });
+  });
+
+  it('fails on bytes that are not HTTP, and errors on a hang-up before any answer', async () => {
+    const ssh = await startRaw((sock) => sock.end('SSH-2.0-OpenSSH_9.2\r\n\r\n'));
+    expect(await kit.probeFor(spec({ path: '/garbage' })).check(local(ssh.port), deadline(1000)))
+      .toMatchObject({ outcome: 'fail', detail: 'invalid HTTP response: not an HTTP/1.x status line: "SSH-2.0-OpenSSH_9.2"' });
+    const rude = await startRaw((sock) => sock.destroy());
+    expect(await kit.probeFor(spec({ path: '/hangup', freshConnection: true })).check(local(rude.port), deadline(1000)))
+      .toMatchObject({ outcome: 'error', detail: 'connection closed before a response' });
+  });
+
+  it('errors on a response cut short, naming how much came', async () => {
+    const s = await startRaw((sock) => sock.end('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok'));
+    expect(await kit.probeFor(spec({ path: '/short' })).check(local(s.port), deadline(1000)))
+      .toMatchObject({ outcome: 'fail', detail: 'invalid HTTP response: connection closed with the body incomplete (2 bytes read)' });
   });
 });
 

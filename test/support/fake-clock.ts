@@ -27,6 +27,11 @@ export class FakeClock implements Clock {
     return { cancel: () => { p.cancelled = true; } };
   }
 
+  /** Time passing inside synchronous work (a long computation): no timer fires until the next advance(). */
+  consume(ms: number): void {
+    this.t += ms;
+  }
+
   /** pending (not cancelled) timers */
   get pending(): number {
     return this.timers.filter((p) => !p.cancelled).length;

@@ -564,6 +564,23 @@ describe('parseConfig results', () => {
     expect(c.node.name).toBe('lb1');
   });
 
+  it('keeps HTTP connections alive only for checks at most 4 s apart, unless fresh_connection says otherwise', () => {
+    const c = load(`
+services:
+  - name: web
+    address: 192.0.2.10:80
+    check: { type: http }
+    realservers:
+      - { address: 198.51.100.2, check: { interval: 4s } }
+      - { address: 198.51.100.3, check: { interval: 5s } }
+      - { address: 198.51.100.4, check: { interval: 10s, fresh_connection: false } }
+      - { address: 198.51.100.5, check: { interval: 1s, timeout: 1s, fresh_connection: true } }
+      - { address: 198.51.100.6, check: { schedule: "*/2 * * * * *" } }
+`);
+    const fresh = c.services[0]!.realservers.map((r) => (r.check.type === 'http' ? r.check.freshConnection : undefined));
+    expect(fresh).toEqual([false, true, false, true, true]);
+  });
+
   it('applies the top-level defaults', () => {
     const c = load(`services: []\n`);
     expect(c).toEqual({

@@ -92,6 +92,31 @@ describe('reconciler', () => {
     await r.close();
   });
 
+  it('after a long pass waits at least as long as it took: a burst leaves half the time to the probes', async () => {
+    const clock = new FakeClock(0);
+    const mem = new MemoryIpvsDriver();
+    const reports: ReconcileReport[] = [];
+    let weight = 1;
+    // a big table: computing what is wanted takes 50 ms of the (fake) clock; a pass that
+    // changes something computes it twice (plan, verify)
+    const r = new Reconciler({
+      driver: mem, clock, log: silentLogger(), resyncIntervalMs: 30_000, onReport: (x) => reports.push(x),
+      wanted: () => { clock.consume(50); return wantedOf([d('198.51.100.2', weight)]); },
+    });
+    await r.start();
+    const end = reports[0]!.at + reports[0]!.durationMs;
+    expect(reports[0]!.durationMs).toBeGreaterThanOrEqual(100);
+    weight = 2;
+    r.request();
+    await clock.advance(reports[0]!.durationMs - 1);
+    expect(reports).toHaveLength(1);
+    await clock.advance(1);
+    expect(reports).toHaveLength(2);
+    expect(reports[1]!.at).toBe(end + reports[0]!.durationMs);
+    expect(await weights(mem)).toEqual(['198.51.100.2:80=2']);
+    await r.close();
+  });
+
   it('retries with backoff while the driver fails, then converges', async () => {
     const { clock, mem, driver, r, reports } = setup(5);
     await r.start(); // 3 attempts, all refused
