@@ -21,6 +21,7 @@ import { planReload, type ReloadPlan } from './reload-plan.js';
 import { checkSpecOf, probeJobKey } from './probe-jobs.js';
 import { buildStatus, type RealserverStatus, type StatusSnapshot } from './status.js';
 import { planLeaving, type LeavingDestination } from './leaving.js';
+import type { ProbeTally } from '../metrics/probe-metrics.js';
 import { buildWantedTable, virtualService, type WantedResult } from './wanted-table.js';
 
 export interface DaemonDeps {
@@ -78,6 +79,8 @@ export interface RealserverRecord {
   /** the operator's weight instead of the configured one (undefined: none) */
   weightOverride?: number | undefined;
   last?: { readonly result: ProbeResult; readonly at: number };
+  /** its lvsd_probes_total / lvsd_probe_duration_seconds counts (looked up on first use) */
+  tally?: ProbeTally;
   transitions: number;
   /** an admin state with an end: ready again then */
   drainTimer?: TimerHandle | undefined;
@@ -260,6 +263,12 @@ export class Daemon {
   }
 
 
+  /** probes running and waiting for a slot, and the last reconcile pass (benchmarks, diagnostics) */
+  engineLoad(): { readonly running: number; readonly queued: number; readonly lastReconcileMs?: number } {
+    const r = this.reconciler.lastReport;
+    return { ...this.scheduler.load, ...(r ? { lastReconcileMs: r.durationMs } : {}) };
+  }
+
   onEvent(fn: (e: DaemonEvent) => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
@@ -328,9 +337,7 @@ export class Daemon {
     let changed = false;
     let phase: CheckPhase = 'steady';
     for (const rec of subs) {
-      const labels = { service: rec.service.name, realserver: rec.config.id, check: rec.config.check.type };
-      this.metrics.probes.inc({ ...labels, result: result.outcome });
-      this.metrics.probeDuration.observe(labels, result.durationMs / 1000);
+      (rec.tally ??= this.metrics.probes.tally(rec.service.name, rec.config.id, rec.config.check.type)).observe(result.outcome, result.durationMs / 1000);
       rec.last = { result, at };
       const step = applyResult(rec.health, result.ok, rec.config.check, at);
       this.countRecord(rec, -1);

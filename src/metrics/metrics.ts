@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { registerIpvsMetrics, type IpvsSnapshot } from './ipvs-metrics.js';
+import { ProbeMetrics } from './probe-metrics.js';
 import { registerRealserverMetrics, type RealserverGaugeRow, type ServiceGaugeRow } from './realserver-metrics.js';
 
 export type { RealserverGaugeRow, ServiceGaugeRow } from './realserver-metrics.js';
@@ -24,8 +25,6 @@ export interface MetricsSources {
 /** a scrape within this long of the last kernel read reuses it */
 const IPVS_CACHE_MS = 1000;
 
-const RS_LABELS = ['service', 'realserver', 'check'] as const;
-const PROBE_RESULTS = ['ok', 'fail', 'timeout', 'error'] as const;
 const HEALTHS = ['unknown', 'up', 'down'] as const;
 
 export interface MetricsOptions {
@@ -37,8 +36,8 @@ export interface MetricsOptions {
 
 export class Metrics {
   readonly registry: Registry;
-  readonly probes: Counter<'service' | 'realserver' | 'check' | 'result'>;
-  readonly probeDuration: Histogram<'service' | 'realserver' | 'check'>;
+  /** lvsd_probes_total and lvsd_probe_duration_seconds: a tally per realserver */
+  readonly probes = new ProbeMetrics();
   readonly transitions: Counter<'service' | 'realserver' | 'from' | 'to'>;
   readonly scheduleLag: Histogram;
   readonly ipvsApplyDuration: Histogram;
@@ -71,15 +70,7 @@ export class Metrics {
       for (const kind of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`lvsd_nodejs_active_${kind}_total`);
     }
 
-    this.probes = new Counter({
-      name: 'lvsd_probes_total', help: 'Health probes completed, by result (ok, fail, timeout, error).',
-      labelNames: [...RS_LABELS, 'result'], registers: [registry],
-    });
-    this.probeDuration = new Histogram({
-      name: 'lvsd_probe_duration_seconds', help: 'Time a health probe took, from start to verdict.',
-      labelNames: RS_LABELS, buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers: [registry],
-    });
+    this.probes.register(registry);
     this.transitions = new Counter({
       name: 'lvsd_realserver_transitions_total', help: 'Realserver health transitions.',
       labelNames: ['service', 'realserver', 'from', 'to'], registers: [registry],
@@ -184,8 +175,7 @@ export class Metrics {
   /** drop the event series of a realserver that left the config (the gauges follow the rows by themselves) */
   forgetRealserver(service: string, realserver: string, check: string): void {
     const l = { service, realserver, check };
-    for (const result of PROBE_RESULTS) this.probes.remove({ ...l, result });
-    this.probeDuration.remove(l);
+    this.probes.forget(service, realserver, check);
     for (const from of HEALTHS) for (const to of HEALTHS) if (from !== to) this.transitions.remove({ service, realserver, from, to });
   }
 

@@ -44,7 +44,7 @@ function configText(changeEvery = 0): string {
     lines.push(
       `  - name: bench${s}`,
       `    address: 192.0.2.${10 + s}:80`,
-      `    check: { type: ${checkType}${checkType === 'http' ? ', path: /healthz' + (process.env.FRESH ? ', fresh_connection: true' : '') : ''} }`,
+      `    check: { type: ${checkType}${checkType === 'http' ? ', path: /healthz' : ''} }`,
       '    realservers:',
     );
     for (let i = 0; i < n; i++) {
@@ -61,8 +61,10 @@ let ok = 0;
 let recording = false;
 let countRun = (): void => {};
 let lagNow = 0;
-const details = new Map<string, number>();
-process.on("exit", () => { if (process.env.DETAILS) process.stderr.write(JSON.stringify([...details].sort((a, b) => b[1] - a[1]).slice(0, 10)) + "\n"); });
+/** LVSD_BENCH_TRACE=1: every 2 s on stderr, event-loop use, probes in flight and queued, lag, the last reconcile pass; at exit the commonest failures */
+const TRACE = process.env.LVSD_BENCH_TRACE === '1';
+const failures = new Map<string, number>();
+process.on('exit', () => { if (TRACE) process.stderr.write(`failures: ${JSON.stringify([...failures].sort((a, b) => b[1] - a[1]).slice(0, 10))}\n`); });
 const kit = createProbeKit();
 const daemon = new Daemon({
   config, clock: systemClock, random: Math.random, log: silentLogger(), probes: kit,
@@ -73,7 +75,7 @@ const daemon = new Daemon({
     if (!recording) return;
     runs++;
     if (result.ok) ok++;
-    else if (process.env.DETAILS) details.set(result.detail.replace(/[0-9]+/g, "N"), (details.get(result.detail.replace(/[0-9]+/g, "N")) ?? 0) + 1);
+    else if (TRACE) failures.set(result.detail.replace(/[0-9]+/g, 'N'), (failures.get(result.detail.replace(/[0-9]+/g, 'N')) ?? 0) + 1);
     // timers may fire a fraction of a millisecond early against performance.now(): count that as on time
     lags.push(Math.max(0, info.startedAt - info.scheduledAt));
   },
@@ -81,19 +83,16 @@ const daemon = new Daemon({
 
 const tStart = performance.now();
 await daemon.start();
-if (process.env.DETAILS) {
+if (TRACE) {
   process.stderr.write(`start took ${(performance.now() - tStart).toFixed(0)} ms\n`);
   let elu = performance.eventLoopUtilization();
   let lastRuns = 0;
   let allRuns = 0;
-  daemon.onEvent(() => {});
   const t = setInterval(() => {
     const e = performance.eventLoopUtilization(elu);
     elu = performance.eventLoopUtilization();
-    const internals = daemon as unknown as { scheduler: { load: { running: number; queued: number } }; reconciler: { lastReport?: { at: number; durationMs: number } } };
-    const load = internals.scheduler.load;
-    const rep = internals.reconciler.lastReport;
-    process.stderr.write(`t=${((performance.now() - tStart) / 1000).toFixed(0)}s elu=${e.utilization.toFixed(2)} running=${load.running} queued=${load.queued} runs=${allRuns - lastRuns} lag=${lagNow.toFixed(0)} lastPass=${rep ? rep.durationMs.toFixed(0) : '-'}ms\n`);
+    const load = daemon.engineLoad();
+    process.stderr.write(`t=${((performance.now() - tStart) / 1000).toFixed(0)}s elu=${e.utilization.toFixed(2)} running=${load.running} queued=${load.queued} runs=${allRuns - lastRuns} lag=${lagNow.toFixed(0)}ms last reconcile=${load.lastReconcileMs?.toFixed(0) ?? '-'}ms\n`);
     lastRuns = allRuns;
   }, 2000);
   t.unref();

@@ -1,0 +1,103 @@
+/**
+ * lvsd_probes_total and lvsd_probe_duration_seconds, per (service, realserver, check), counted
+ * in plain numbers the daemon holds per realserver and written out at scrape time.
+ *
+ * Why not prom-client's Counter and Histogram: each inc()/observe() hashes its label object
+ * into a string key, and each new series allocates an object per bucket; at 5,000 probes a
+ * second over 50,000 realservers that was a measurable share of the probe engine's CPU and
+ * heap. The exposition is the same (names, types, label order, le buckets).
+ */
+import type { Metric, Registry } from 'prom-client';
+
+export const PROBE_RESULTS = ['ok', 'fail', 'timeout', 'error'] as const;
+export type ProbeResultLabel = (typeof PROBE_RESULTS)[number];
+const RESULT_INDEX: Readonly<Record<ProbeResultLabel, number>> = { ok: 0, fail: 1, timeout: 2, error: 3 };
+
+/** upper bounds in seconds (+Inf implied) */
+export const PROBE_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+
+/** One realserver's probe counts. */
+export class ProbeTally {
+  readonly results = new Float64Array(PROBE_RESULTS.length);
+  /** per bucket, observations that fell in it (not cumulative); the last is +Inf */
+  readonly buckets = new Float64Array(PROBE_DURATION_BUCKETS.length + 1);
+  sum = 0;
+  count = 0;
+
+  observe(result: ProbeResultLabel, seconds: number): void {
+    this.results[RESULT_INDEX[result]]! += 1;
+    let i = 0;
+    while (i < PROBE_DURATION_BUCKETS.length && seconds > PROBE_DURATION_BUCKETS[i]!) i++;
+    this.buckets[i]! += 1;
+    this.sum += seconds;
+    this.count += 1;
+  }
+}
+
+interface Series {
+  readonly labels: { readonly service: string; readonly realserver: string; readonly check: string };
+  readonly tally: ProbeTally;
+}
+
+interface MetricValue {
+  readonly metricName?: string;
+  readonly labels: Readonly<Record<string, string | number>>;
+  readonly value: number;
+}
+
+export class ProbeMetrics {
+  private readonly series = new Map<string, Series>();
+
+  /** the tally of one realserver's probes (the same object for the same labels, across reloads) */
+  tally(service: string, realserver: string, check: string): ProbeTally {
+    const key = `${service}\u0000${realserver}\u0000${check}`;
+    let s = this.series.get(key);
+    if (!s) {
+      s = { labels: { service, realserver, check }, tally: new ProbeTally() };
+      this.series.set(key, s);
+    }
+    return s.tally;
+  }
+
+  forget(service: string, realserver: string, check: string): void {
+    this.series.delete(`${service}\u0000${realserver}\u0000${check}`);
+  }
+
+  register(registry: Registry): void {
+    const metric = (name: string, help: string, type: 'counter' | 'histogram', values: () => MetricValue[]): void => {
+      // prom-client's registry only calls get() (and reset() on resetMetrics): a custom metric
+      const labelNames = ['service', 'realserver', 'check', ...(type === 'counter' ? ['result'] : [])];
+      const m = {
+        name, help, type, labelNames, aggregator: 'sum',
+        get: () => Promise.resolve({ name, help, type, values: values(), aggregator: 'sum' }),
+        reset: () => this.series.clear(),
+      };
+      registry.registerMetric(m as unknown as Metric);
+    };
+    metric('lvsd_probes_total', 'Health probes completed, by result (ok, fail, timeout, error).', 'counter', () => {
+      const out: MetricValue[] = [];
+      for (const { labels, tally } of this.series.values()) {
+        PROBE_RESULTS.forEach((result, i) => {
+          const v = tally.results[i]!;
+          if (v > 0) out.push({ labels: { ...labels, result }, value: v });
+        });
+      }
+      return out;
+    });
+    metric('lvsd_probe_duration_seconds', 'Time a health probe took, from start to verdict.', 'histogram', () => {
+      const out: MetricValue[] = [];
+      for (const { labels, tally } of this.series.values()) {
+        if (tally.count === 0) continue;
+        let cumulative = 0;
+        for (let i = 0; i <= PROBE_DURATION_BUCKETS.length; i++) {
+          cumulative += tally.buckets[i]!;
+          const le = i < PROBE_DURATION_BUCKETS.length ? PROBE_DURATION_BUCKETS[i]! : '+Inf';
+          out.push({ metricName: 'lvsd_probe_duration_seconds_bucket', labels: { le, ...labels }, value: cumulative });
+        }
+        out.push({ metricName: 'lvsd_probe_duration_seconds_sum', labels, value: tally.sum });
+        out.push({ metricName: 'lvsd_probe_duration_seconds_count', labels, value: tally.count });
+      }
+      return out;
+    });
+  }
+}
