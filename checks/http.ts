@@ -100,6 +100,9 @@ async function exchange(
   }
 }
 
+/** how a kept connection that the server had already closed fails a write or a read */
+const STALE_CODES = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_WRITE_AFTER_END', 'ERR_STREAM_DESTROYED']);
+
 type RoundTrip =
   | { readonly kind: 'response'; readonly reader: HttpResponseReader }
   | { readonly kind: 'verdict'; readonly verdict: Verdict }
@@ -137,7 +140,7 @@ function roundTrip(sock: net.Socket, request: string, headRequest: boolean, atte
     };
     const onError = (e: NodeJS.ErrnoException): void => {
       const code = e.code ?? e.message;
-      if (bytes === 0 && (code === 'ECONNRESET' || code === 'EPIPE')) finish({ kind: 'stale', detail: `connection failed: ${code}` });
+      if (bytes === 0 && STALE_CODES.has(code)) finish({ kind: 'stale', detail: `connection failed: ${code}` });
       else finish({ kind: 'verdict', verdict: error(`connection failed: ${code}`) });
     };
     // the attempt's own verdict (timeout, kit closed) wins in runAttempt; this only frees the socket

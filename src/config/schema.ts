@@ -214,9 +214,13 @@ export const checkSchema = z
     }).describe('cron expression with a seconds field (6 fields); replaces interval scheduling').optional(),
     port: int(1, 65535).describe("probe this port instead of the realserver's").optional(),
     count: int(1, 10).describe('icmp: echo requests per check; default 1').optional(),
-    path: z.string().regex(/^\//, { error: (iss) => `must start with "/", got ${quote(iss.input)}` }).describe('http(s): request path; default "/"').optional(),
+    path: z.string().regex(/^\//, { error: (iss) => `must start with "/", got ${quote(iss.input)}` })
+      // it goes into the request line as it is: no spaces or control characters (percent-encode them)
+      .regex(/^[^\s\x00-\x1f\x7f]*$/, { error: (iss) => `must not contain spaces or control characters (percent-encode them), got ${quote(iss.input)}` })
+      .describe('http(s): request path; default "/"').optional(),
     method: oneOf(HTTP_METHODS, 'HTTP method').describe('http(s): GET | HEAD | POST | PUT | OPTIONS; default GET').optional(),
-    host: z.string().min(1).describe('http(s): Host header; default the realserver address').optional(),
+    host: z.string().min(1).regex(/^[^\s\x00-\x1f\x7f]*$/, { error: (iss) => `must not contain spaces or control characters, got ${quote(iss.input)}` })
+      .describe('http(s): Host header; default the realserver address').optional(),
     expect_status: z.array(int(100, 599)).min(1).describe('http(s): accepted status codes; default [200]').optional(),
     expect_body: regexSource('http(s): regex the body must match').optional(),
     tls_verify: z.boolean().describe('https: verify the certificate chain and name; default true').optional(),

@@ -24,6 +24,18 @@ function problemsOf(text: string): string[] {
 // Each YAML text starts on line 1 right after the backtick, so line numbers read off directly.
 const bad: { name: string; yaml: string; want: string[] }[] = [
   {
+    name: 'an HTTP path or Host with a space or control character (it would break the request line)',
+    yaml: `services:
+  - name: web
+    address: 192.0.2.10:80
+    check: { type: http, path: "/health check", host: "a\\r\\nX-Injected: 1" }
+`,
+    want: [
+      'test.yaml:4:32: services[0].check.path: must not contain spaces or control characters (percent-encode them), got "/health check"',
+      'test.yaml:4:55: services[0].check.host: must not contain spaces or control characters, got "a\\r\\nX-Injected: 1"',
+    ],
+  },
+  {
     name: 'YAML syntax error (code frame stripped)',
     yaml: `services:
   - name: "web
