@@ -5,8 +5,8 @@
  *
  * Why not undici: a health check is one small GET per connection per interval, and undici's
  * per-origin Client, body stream and error objects made it the top cost of the probe engine
- * (measured: 326 CPU ms per 1,000 fresh-connection checks against 88 for a socket and a request
- * line). keepalived's and ldirectord's HTTP checks likewise speak the few bytes they need.
+ * (`npm run bench`, the HTTP check alone: 272 CPU ms per 1,000 fresh-connection checks with
+ * undici, 124 with this, 87 for a bare socket and a request line). keepalived's and ldirectord's HTTP checks likewise speak the few bytes they need.
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -118,10 +118,6 @@ export class HttpConnections {
     this.keys.set(sock, key);
     for (const ev of IDLE_EVENTS) sock.on(ev, this.onIdleEvent);
     sock.setTimeout(KEEPALIVE_IDLE_MS);
-  }
-
-  get idleCount(): number {
-    return this.idle.size;
   }
 
   /** Destroy every connection, idle or in use; later connects fail at once. */

@@ -88,13 +88,15 @@ export class HttpResponseReader {
           buf = buf.subarray(end + 4);
           break;
         }
-        case 'length': {
+        case 'length':
+        case 'chunk-data': {
+          // `remaining` bytes of body, then the end (length) or the CRLF after the chunk
           const n = Math.min(this.remaining, buf.length);
           this.remaining -= n;
           const cut = this.keep(buf.subarray(0, n));
           buf = buf.subarray(n);
           if (cut) return DONE;
-          if (this.remaining === 0) this.phase = 'done';
+          if (this.remaining === 0) this.phase = this.phase === 'length' ? 'done' : 'chunk-crlf';
           break;
         }
         case 'until-close':
@@ -111,15 +113,6 @@ export class HttpResponseReader {
           this.remaining = parseInt(sizeText, 16);
           this.phase = this.remaining === 0 ? 'trailers' : 'chunk-data';
           buf = buf.subarray(eol + 2);
-          break;
-        }
-        case 'chunk-data': {
-          const n = Math.min(this.remaining, buf.length);
-          this.remaining -= n;
-          const cut = this.keep(buf.subarray(0, n));
-          buf = buf.subarray(n);
-          if (cut) return DONE;
-          if (this.remaining === 0) this.phase = 'chunk-crlf';
           break;
         }
         case 'chunk-crlf': {

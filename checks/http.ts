@@ -4,7 +4,8 @@
  * attempt's signal and covers connect, handshake, headers and the whole body.
  */
 import net from 'node:net';
-import { HttpConnections, type HttpOrigin } from './http-connections.js';
+import { hostPort } from './connect.js';
+import type { HttpConnections, HttpOrigin } from './http-connections.js';
 import { HttpResponseReader } from './http-response.js';
 import type { Attempt, Verdict } from './result.js';
 import { compileRegex, error, fail, ok, quotePrefix, runAttempt, type AttemptRegistry } from './result.js';
@@ -15,8 +16,6 @@ export const BODY_MAX_BYTES = 64 * 1024;
 const USER_AGENT = 'lvsd-probe';
 /** methods that carry a body in the semantics of HTTP: an empty one is declared */
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
-
-export { HttpConnections };
 
 /** Host header default: the target address (`[v6]` bracketed), plus `:port` unless it is the scheme's default. */
 export function defaultHost(scheme: 'http' | 'https', target: ProbeTarget): string {
@@ -81,7 +80,7 @@ async function exchange(
   for (;;) {
     const reused = sock !== undefined;
     if (!sock) {
-      attempt.pending = `connecting to ${net.isIPv6(origin.address) ? `[${origin.address}]` : origin.address}:${origin.port}`;
+      attempt.pending = `connecting to ${hostPort(origin)}`;
       const c = await conns.connect(origin, attempt.signal);
       if ('outcome' in c) return c;
       sock = c;

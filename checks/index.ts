@@ -5,7 +5,8 @@
  */
 import { createBannerProbe } from './banner.js';
 import { createExecProbe, ProcessGroups } from './exec.js';
-import { createHttpProbe, HttpConnections } from './http.js';
+import { HttpConnections } from './http-connections.js';
+import { createHttpProbe } from './http.js';
 import { createIcmpProbe, IcmpPinger } from './icmp.js';
 import { AttemptRegistry } from './result.js';
 import { createTcpProbe } from './tcp.js';

@@ -29,10 +29,6 @@ export class AttemptRegistry {
   private readonly live = new Set<AbortController>();
   private closedWith: { readonly reason: unknown } | undefined;
 
-  get closed(): boolean {
-    return this.closedWith !== undefined;
-  }
-
   /** track an attempt; one registered after close is aborted at once */
   add(ac: AbortController): void {
     if (this.closedWith) ac.abort(this.closedWith.reason);

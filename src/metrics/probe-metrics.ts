@@ -8,10 +8,11 @@
  * heap. The exposition is the same (names, types, label order, le buckets).
  */
 import type { Metric, Registry } from 'prom-client';
+import type { ProbeOutcome } from '../../checks/types.js';
 
-export const PROBE_RESULTS = ['ok', 'fail', 'timeout', 'error'] as const;
-export type ProbeResultLabel = (typeof PROBE_RESULTS)[number];
-const RESULT_INDEX: Readonly<Record<ProbeResultLabel, number>> = { ok: 0, fail: 1, timeout: 2, error: 3 };
+/** the `result` label: a probe's outcome, in this order in the output */
+const PROBE_RESULTS = ['ok', 'fail', 'timeout', 'error'] as const satisfies readonly ProbeOutcome[];
+const RESULT_INDEX: Readonly<Record<ProbeOutcome, number>> = { ok: 0, fail: 1, timeout: 2, error: 3 };
 
 /** upper bounds in seconds (+Inf implied) */
 export const PROBE_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
@@ -24,7 +25,7 @@ export class ProbeTally {
   sum = 0;
   count = 0;
 
-  observe(result: ProbeResultLabel, seconds: number): void {
+  observe(result: ProbeOutcome, seconds: number): void {
     this.results[RESULT_INDEX[result]]! += 1;
     let i = 0;
     while (i < PROBE_DURATION_BUCKETS.length && seconds > PROBE_DURATION_BUCKETS[i]!) i++;

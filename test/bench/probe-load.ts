@@ -75,7 +75,10 @@ const daemon = new Daemon({
     if (!recording) return;
     runs++;
     if (result.ok) ok++;
-    else if (TRACE) failures.set(result.detail.replace(/[0-9]+/g, 'N'), (failures.get(result.detail.replace(/[0-9]+/g, 'N')) ?? 0) + 1);
+    else if (TRACE) {
+      const kind = result.detail.replace(/[0-9]+/g, 'N');
+      failures.set(kind, (failures.get(kind) ?? 0) + 1);
+    }
     // timers may fire a fraction of a millisecond early against performance.now(): count that as on time
     lags.push(Math.max(0, info.startedAt - info.scheduledAt));
   },

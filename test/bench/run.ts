@@ -1,7 +1,8 @@
 /**
- * `npm run bench`: prints a table. Probe engine at 1k and 5k HTTP realservers (interval 2 s,
- * loopback targets served by one process), then decision → table latency. Each probe-load run
- * is a separate process so its CPU and RSS are the daemon's own. Nothing here asserts timings.
+ * `npm run bench`: prints tables. Probe engine rows (ROWS below; loopback targets served by one
+ * process), the HTTP check alone against undici and a bare socket, mon side by side, decision →
+ * table latency, the IPVS VM figures and VRRP failover against keepalived. Each load run is a
+ * separate process so its CPU and RSS are its own. Nothing here asserts timings.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -59,6 +60,20 @@ function runLoad(row: (typeof ROWS)[number], port: number): Promise<LoadResult> 
   });
 }
 
+interface ClientResult { client: string; checks: number; passed: number; cpuMsPer1kChecks: number }
+const CLIENT_RATE = 2500;
+const CLIENT_SECONDS = 10;
+
+/** the HTTP check alone (test/bench/http-client.ts), one process per client */
+function runClient(client: string, port: number): Promise<ClientResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawnNode([here('./http-client.js'), client, String(CLIENT_RATE), String(CLIENT_SECONDS), String(port)]);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as ClientResult) : reject(new Error(`http-client ${client} exited ${code}`))));
+  });
+}
+
 /** mean time to start ipvsadm here (no IPVS in this kernel: --version only), to compare with the VM */
 function hostExecMs(): number {
   const t0 = performance.now();
@@ -74,8 +89,10 @@ const results: LoadResult[] = [];
 /** lvsd and mon's monitors on the same 1,000 targets, 2 s interval, 1 s timeout */
 const side: { kind: 'http' | 'tcp'; lvsd: LoadResult; mon: MonResult }[] = [];
 let sideSkipped: string | undefined;
+const clients: ClientResult[] = [];
 try {
   for (const row of ROWS) results.push(await runLoad(row, target.port));
+  if (process.env.LVSD_BENCH_CLIENTS !== '0') for (const c of ['lvsd', 'undici', 'socket']) clients.push(await runClient(c, target.port));
   if (!monAvailable()) sideSkipped = 'mon is not installed (apt-get install mon)';
   else if (process.env.LVSD_BENCH_MON === '0') sideSkipped = 'LVSD_BENCH_MON=0';
   else {
@@ -113,7 +130,7 @@ const canFailover = process.getuid?.() === 0 && spawnSync('keepalived', ['--vers
 failover = canFailover && process.env.LVSD_BENCH_FAILOVER !== '0' ? await failoverBench(ROOT) : { skipped: 'needs root, keepalived and raw-socket (or LVSD_BENCH_FAILOVER=0)' };
 
 if (json) {
-  process.stdout.write(`${JSON.stringify({ probeEngine: results, sideBySide: sideSkipped ? { skipped: sideSkipped } : side, decisionToTable: decision, vm, failover }, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify({ probeEngine: results, httpClient: clients, sideBySide: sideSkipped ? { skipped: sideSkipped } : side, decisionToTable: decision, vm, failover }, null, 2)}\n`);
 } else {
   const rows = [['realservers', 'services', 'check', 'interval', 'scheduled/s', 'achieved/s', 'on time (<=100ms)', 'lag p50', 'lag p99', 'lag max', 'ok %', 'cores', 'CPU ms/1k checks', 'peak RSS']];
   for (const r of results) {
@@ -130,6 +147,13 @@ if (json) {
     process.stdout.write(`\nReload at ${r.n} realservers (${r.checkType}): unchanged config parse ${f(rl.unchangedParseMs, 0)} ms + apply ${f(rl.unchangedApplyMs, 0)} ms;`
       + ` ${rl.changedRealservers} re-weighted (1 %) parse ${f(rl.changedParseMs, 0)} ms + apply ${f(rl.changedApplyMs, 0)} ms;`
       + ` transitions of realservers that had a verdict, in the 2 intervals after: ${rl.transitionsAfterReloads}\n`);
+  }
+  if (clients.length > 0) {
+    process.stdout.write(`\nThe HTTP check alone (${CLIENT_RATE}/s for ${CLIENT_SECONDS} s, a fresh connection each to the next of 50,000 targets, 1 s deadline, own process):\n`);
+    const floor = clients.find((c) => c.client === 'socket');
+    for (const c of clients) {
+      process.stdout.write(`  ${c.client.padEnd(7)} ${f(c.cpuMsPer1kChecks, 1)} CPU ms per 1k checks, ${c.passed}/${c.checks} passed${floor ? `, ${f(c.cpuMsPer1kChecks / floor.cpuMsPer1kChecks, 2)}x a bare socket` : ''}\n`);
+    }
   }
   if (sideSkipped) process.stdout.write(`\nSide by side with mon: skipped (${sideSkipped})\n`);
   else {

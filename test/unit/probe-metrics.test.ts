@@ -1,6 +1,7 @@
 import { Counter, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { PROBE_DURATION_BUCKETS, ProbeMetrics, type ProbeResultLabel } from '../../src/metrics/probe-metrics.js';
+import type { ProbeOutcome } from '../../checks/types.js';
+import { PROBE_DURATION_BUCKETS, ProbeMetrics } from '../../src/metrics/probe-metrics.js';
 
 describe('ProbeMetrics', () => {
   it('writes exactly what prom-client\'s Counter and Histogram write for the same probes', async () => {
@@ -10,7 +11,7 @@ describe('ProbeMetrics', () => {
     const theirs = new Registry();
     const counter = new Counter({ name: 'lvsd_probes_total', help: 'Health probes completed, by result (ok, fail, timeout, error).', labelNames: ['service', 'realserver', 'check', 'result'], registers: [theirs] });
     const histogram = new Histogram({ name: 'lvsd_probe_duration_seconds', help: 'Time a health probe took, from start to verdict.', labelNames: ['service', 'realserver', 'check'], buckets: [...PROBE_DURATION_BUCKETS], registers: [theirs] });
-    const runs: [string, string, ProbeResultLabel, number][] = [
+    const runs: [string, string, ProbeOutcome, number][] = [
       ['web', '198.51.100.2:80', 'ok', 0.0004], ['web', '198.51.100.2:80', 'ok', 0.001], ['web', '198.51.100.2:80', 'timeout', 3],
       ['web', '198.51.100.3:80', 'error', 0.02], ['dns', '198.51.100.2:53', 'fail', 12], ['web', '198.51.100.2:80', 'ok', 0.25],
     ];
