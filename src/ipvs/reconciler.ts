@@ -2,8 +2,9 @@
  * The reconciler: level-triggered. Each pass reads the driver's table, plans the difference to
  * the wanted table and applies it, then reads again to confirm (ipvsadm -R carries on past a
  * failing line, so only a re-read tells what happened). Requests coalesce: many state changes
- * in one tick make one pass, and passes are at least `minIntervalMs` apart and never busier than
- * every other moment (the gap after a pass is at least as long as the pass took), so a wave of
+ * in one tick make one pass, and passes are at least `minIntervalMs` apart and never hold the
+ * event loop more than half the time (the gap after a pass is at least as long as the pass
+ * spent planning; waiting for ipvsadm does not count), so a wave of
  * transitions (thousands of realservers coming UP at start-up) costs a few full diffs, not one
  * per transition, and leaves the probes half the event loop; a lone change while idle still
  * goes out at once. A pass that cannot converge
@@ -68,7 +69,8 @@ export class Reconciler {
   private last: ReconcileReport | undefined;
   private lastPassAt = Number.NEGATIVE_INFINITY;
   private lastPassEnd = Number.NEGATIVE_INFINITY;
-  private lastPassMs = 0;
+  /** time the last pass held the event loop: computing the wanted table and planning */
+  private lastPlanningMs = 0;
   /**
    * The table as the last pass verified it, while nothing says it may have changed since:
    * a pass for a state change plans from it and skips the first read (one ipvsadm round trip
@@ -106,7 +108,7 @@ export class Reconciler {
       return;
     }
     if (this.soon) return;
-    const next = Math.max(this.lastPassAt + (this.deps.minIntervalMs ?? 20), this.lastPassEnd + this.lastPassMs);
+    const next = Math.max(this.lastPassAt + (this.deps.minIntervalMs ?? 20), this.lastPassEnd + this.lastPlanningMs);
     const wait = Math.max(0, next - this.deps.clock.now());
     this.soon = this.deps.clock.setTimeout(() => {
       this.soon = undefined;
@@ -135,7 +137,6 @@ export class Reconciler {
       this.lastPassAt = this.deps.clock.now();
       await this.pass();
       this.lastPassEnd = this.deps.clock.now();
-      this.lastPassMs = this.lastPassEnd - this.lastPassAt;
     }
   }
 
@@ -173,7 +174,8 @@ export class Reconciler {
         table = this.verified;
       }
       this.verified = undefined;
-      let ops = planOps(this.deps.wanted(table), table);
+      this.lastPlanningMs = 0;
+      let ops = this.plan(table);
       for (let i = 0; i < attempts && ops.length > 0; i++) {
         const result = await driver.apply(ops);
         failures = result.failures;
@@ -182,7 +184,7 @@ export class Reconciler {
         errors.push(...(result.errors ?? []));
         // verify: only a re-read says what took effect (ipvsadm -R carries on past failing lines)
         table = await driver.read();
-        const remaining = planOps(this.deps.wanted(table), table);
+        const remaining = this.plan(table);
         const missing = new Set(remaining.map(opIdentity));
         for (const op of ops) if (!missing.has(opIdentity(op))) applied.push(op);
         ops = remaining;
@@ -201,6 +203,16 @@ export class Reconciler {
     this.last = report;
     this.deps.onReport?.(report);
     this.scheduleRetry(converged);
+  }
+
+  /** the ops from `table` to the wanted table; its time counts toward the pause before the next pass */
+  private plan(table: IpvsTable): IpvsOp[] {
+    const t0 = this.deps.clock.now();
+    try {
+      return planOps(this.deps.wanted(table), table);
+    } finally {
+      this.lastPlanningMs += this.deps.clock.now() - t0;
+    }
   }
 
   /**
