@@ -62,9 +62,14 @@ export function createProbeKit(options: ProbeKitOptions = {}): ProbeKit {
 
 /** Equal specs (whatever their key order) get equal keys. */
 export function specKey(spec: CheckSpec): string {
-  return JSON.stringify(spec, (_k, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : v,
+  return stableJson(spec);
+}
+
+/** JSON with object keys sorted (undefined members dropped): equal values, equal text. */
+export function stableJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x !== null && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : x,
   );
 }

@@ -17,7 +17,7 @@ import type { AdminState } from '../state/weight.js';
 import { formatDuration } from '../config/duration.js';
 import { explainOp } from './explain-op.js';
 import { overrideKey, type Override, type OverrideStore } from './overrides.js';
-import { planReload, type ReloadPlan } from './reload-plan.js';
+import { effectiveConfig, planReload, type ReloadPlan } from './reload-plan.js';
 import { checkSpecOf, probeJobKey } from './probe-jobs.js';
 import { buildStatus, type RealserverStatus, type StatusSnapshot } from './status.js';
 import { planLeaving, type LeavingDestination } from './leaving.js';
@@ -184,7 +184,7 @@ export class Daemon {
       const keyed = new Map<string, RealserverRecord>();
       this.byKey.set(key, { service, records: keyed });
       for (const [index, rs] of service.realservers.entries()) {
-        const old = carry.get(`${service.name}|${rs.id}`);
+        const old = carry.get(overrideKey(service.name, rs.id));
         const rec: RealserverRecord = {
           service, config: rs, index, jobKey: probeJobKey(rs.endpoint.host, rs.check),
           health: old?.health ?? initialHealth(rs.initialState, now), upSince: old?.upSince ?? Number.NEGATIVE_INFINITY,
@@ -340,20 +340,26 @@ export class Daemon {
       (rec.tally ??= this.metrics.probes.tally(rec.service.name, rec.config.id, rec.config.check.type)).observe(result.outcome, result.durationMs / 1000);
       rec.last = { result, at };
       const step = applyResult(rec.health, result.ok, rec.config.check, at);
-      this.countRecord(rec, -1);
-      rec.health = step.state;
-      this.countRecord(rec, 1);
       if (step.transition) {
+        // the service counts follow health, which only a transition changes
+        this.countRecord(rec, -1);
+        rec.health = step.state;
+        this.countRecord(rec, 1);
         changed = true;
         this.onTransition(rec, step.transition, result);
-      } else if (!result.ok && rec.health.health === 'down') {
-        this.emit({
-          type: 'still_down', scope: 'realserver', service: rec.service.name, realserver: rec.config.id,
-          failures: rec.health.failStreak, at, detail: `${result.outcome}: ${result.detail}`,
-        });
+      } else {
+        rec.health = step.state;
+        if (!result.ok) {
+          if (rec.health.health === 'down' && this.listeners.size > 0) {
+            this.emit({
+              type: 'still_down', scope: 'realserver', service: rec.service.name, realserver: rec.config.id,
+              failures: rec.health.failStreak, at, detail: `${result.outcome}: ${result.detail}`,
+            });
+          }
+          // the probe that took the service down opened its first round; the next rounds count anew
+          this.countFailedRound(rec, at, result);
+        }
       }
-      // the probe that took the service down opened its first round; the next rounds count anew
-      if (!result.ok && !step.transition) this.countFailedRound(rec, at, result);
       phase = morePressing(phase, checkPhase(rec.health));
     }
     if (changed) this.reconciler.request();
@@ -450,7 +456,10 @@ export class Daemon {
     return d ? d.activeConns : null;
   }
 
-  private applyAdmin(rec: RealserverRecord, admin: AdminState, reason: string, now: number, until: number | undefined): void {
+  private applyAdmin(
+    rec: RealserverRecord, admin: AdminState, reason: string, now: number, until: number | undefined,
+    opts: { readonly announce?: boolean } = {},
+  ): void {
     rec.drainTimer?.cancel();
     rec.drainTimer = undefined;
     rec.adminUntil = until;
@@ -472,8 +481,10 @@ export class Daemon {
     this.countRecord(rec, 1);
     rec.adminReason = admin === 'none' ? undefined : reason;
     this.deps.log.info({ service, realserver, from: before, to: admin, until: until && new Date(until).toISOString(), reason }, 'admin state');
-    if (before === 'drain') this.emit({ type: 'admin', action: 'drain_finished', service, realserver, at: now, detail: reason });
-    if (admin === 'drain') this.emit({ type: 'admin', action: 'drain_started', service, realserver, at: now, detail: reason });
+    if (opts.announce !== false) {
+      if (before === 'drain') this.emit({ type: 'admin', action: 'drain_finished', service, realserver, at: now, detail: reason });
+      if (admin === 'drain') this.emit({ type: 'admin', action: 'drain_started', service, realserver, at: now, detail: reason });
+    }
     this.checkService(rec.service, now, `${realserver} ${admin === 'none' ? 'ready' : admin} (${reason})`);
     this.reconciler.request();
   }
@@ -512,8 +523,10 @@ export class Daemon {
         continue;
       }
       if (o.weight !== undefined) rec.weightOverride = o.weight;
-      if (o.admin !== undefined && (o.until === undefined || o.until > now)) this.applyAdmin(rec, o.admin, o.reason ?? 'restored', now, o.until);
-      else if (o.weight === undefined) stale = true;
+      const expired = o.until !== undefined && o.until <= now;
+      // not announced again: the drain_started alert went out when the operator drained it
+      if (o.admin !== undefined && !expired) this.applyAdmin(rec, o.admin, o.reason ?? 'restored', now, o.until, { announce: false });
+      if (expired || (o.admin === undefined && o.weight === undefined)) stale = true;
     }
     // the file changes only when an entry went away (a realserver left the config, a timed state ended)
     if (stale) this.saveOverrides();
@@ -529,12 +542,7 @@ export class Daemon {
     if (opts.dryRun || this.stopped) return plan;
     const old = this.config;
     // what needs a restart keeps its running value
-    const { failover: _next, ...rest } = next;
-    const effective: Config = {
-      ...rest, api: old.api, node: old.node, stateDir: old.stateDir, maxConcurrentProbes: old.maxConcurrentProbes,
-      ipvs: { ...next.ipvs, driver: old.ipvs.driver, resyncIntervalMs: old.ipvs.resyncIntervalMs, commandTimeoutMs: old.ipvs.commandTimeoutMs },
-      ...(old.failover ? { failover: old.failover } : {}),
-    };
+    const effective = effectiveConfig(old, next);
     const carry = new Map(this.records.map((r) => [overrideKey(r.service.name, r.config.id), r]));
     const nextKeys = new Set(next.services.map((svc) => serviceKey(virtualService(svc))));
     for (const svc of old.services) {
@@ -542,11 +550,20 @@ export class Daemon {
       if (!nextKeys.has(key)) this.retired.set(key, virtualService(svc));
     }
     for (const key of nextKeys) this.retired.delete(key);
-    const staying = new Set(next.services.flatMap((svc) => svc.realservers.map((r) => overrideKey(svc.name, r.id))));
+    /** realservers that stay, with their new check type */
+    const staying = new Map(next.services.flatMap((svc) => svc.realservers.map((r) => [overrideKey(svc.name, r.id), r.check.type] as const)));
+    /** the overrides file changes only when a realserver that had one left the config */
+    let overridesGone = false;
     for (const r of this.records) {
-      if (staying.has(overrideKey(r.service.name, r.config.id))) continue;
+      const nextType = staying.get(overrideKey(r.service.name, r.config.id));
+      if (nextType !== undefined) {
+        // probe series are labelled with the check type: a new type starts new ones
+        if (nextType !== r.config.check.type) this.metrics.probes.forget(r.service.name, r.config.id, r.config.check.type);
+        continue;
+      }
       r.drainTimer?.cancel();
       this.metrics.forgetRealserver(r.service.name, r.config.id, r.config.check.type);
+      if (r.admin !== 'none' || r.weightOverride !== undefined) overridesGone = true;
     }
     this.wire(effective, carry);
     this.scheduler.sync(this.jobs());
@@ -565,7 +582,7 @@ export class Daemon {
       unchanged: plan.realservers.unchanged, needs_restart: plan.needsRestart, reason: 'reload',
     }, 'config reloaded');
     if (plan.needsRestart.length > 0) this.deps.log.warn({ keys: plan.needsRestart }, 'config reloaded, but these changes need a restart: the running values stay');
-    this.saveOverrides();
+    if (overridesGone) this.saveOverrides();
     this.reconciler.request({ fresh: true });
     return plan;
   }
@@ -632,7 +649,7 @@ export class Daemon {
       service,
       isSorryServer: !rec && service?.sorryServer !== undefined && destKey === endpointKey(service.sorryServer),
       realserver: rec && {
-        health: rec.health.health, admin: rec.admin, configuredWeight: rec.config.weight,
+        health: rec.health.health, admin: rec.admin, configuredWeight: rec.weightOverride ?? rec.config.weight,
         ...(rec.last ? { lastResult: `${rec.last.result.outcome}: ${rec.last.result.detail}` } : {}),
       },
     });

@@ -2,12 +2,34 @@
  * What a reload changes, from the running config and the new one: pure. Realservers are the
  * same when their service name and id ("ip:port") are; the same ones keep their state and
  * counters, and their probe job when the check is unchanged. Keys that only a restart can
- * apply (the API's addresses, failover, state_dir, the node name, the IPVS driver) are listed
- * so the caller can say so; the rest applies live.
+ * apply (RESTART_ONLY) are listed so the caller can say so, and keep their running value
+ * (effectiveConfig); the rest applies live.
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Config, RealserverConfig, ServiceConfig } from '../config/types.js';
 import { probeJobKey } from './probe-jobs.js';
+
+/** Config keys a reload cannot change, as the config file names them, with how to read each. */
+const RESTART_ONLY: readonly { readonly key: string; readonly get: (c: Config) => unknown }[] = [
+  { key: 'api', get: (c) => c.api },
+  { key: 'failover', get: (c) => c.failover },
+  { key: 'state_dir', get: (c) => c.stateDir },
+  { key: 'node', get: (c) => c.node.name },
+  { key: 'ipvs.driver', get: (c) => c.ipvs.driver },
+  { key: 'ipvs.resync_interval', get: (c) => c.ipvs.resyncIntervalMs },
+  { key: 'ipvs.command_timeout', get: (c) => c.ipvs.commandTimeoutMs },
+  { key: 'max_concurrent_probes', get: (c) => c.maxConcurrentProbes },
+];
+
+/** `next` with every RESTART_ONLY key at its running value from `old`: what a reload applies. */
+export function effectiveConfig(old: Config, next: Config): Config {
+  const { failover: _next, ...rest } = next;
+  return {
+    ...rest, api: old.api, node: old.node, stateDir: old.stateDir, maxConcurrentProbes: old.maxConcurrentProbes,
+    ipvs: { ...next.ipvs, driver: old.ipvs.driver, resyncIntervalMs: old.ipvs.resyncIntervalMs, commandTimeoutMs: old.ipvs.commandTimeoutMs },
+    ...(old.failover ? { failover: old.failover } : {}),
+  };
+}
 
 export interface RealserverRef {
   readonly service: string;
@@ -94,13 +116,7 @@ export function planReload(old: Config, next: Config): ReloadPlan {
     for (const r of o.realservers) rsRemoved.push(ref(o, r));
   }
 
-  const needsRestart: string[] = [];
-  if (!isDeepStrictEqual(old.api, next.api)) needsRestart.push('api');
-  if (!isDeepStrictEqual(old.failover, next.failover)) needsRestart.push('failover');
-  if (old.stateDir !== next.stateDir) needsRestart.push('state_dir');
-  if (old.node.name !== next.node.name) needsRestart.push('node');
-  if (old.ipvs.driver !== next.ipvs.driver) needsRestart.push('ipvs.driver');
-  if (old.maxConcurrentProbes !== next.maxConcurrentProbes) needsRestart.push('max_concurrent_probes');
+  const needsRestart = RESTART_ONLY.filter((k) => !isDeepStrictEqual(k.get(old), k.get(next))).map((k) => k.key);
 
   return {
     services: { added, removed, changed },

@@ -174,7 +174,6 @@ export class Metrics {
 
   /** drop the event series of a realserver that left the config (the gauges follow the rows by themselves) */
   forgetRealserver(service: string, realserver: string, check: string): void {
-    const l = { service, realserver, check };
     this.probes.forget(service, realserver, check);
     for (const from of HEALTHS) for (const to of HEALTHS) if (from !== to) this.transitions.remove({ service, realserver, from, to });
   }

@@ -25,6 +25,13 @@ export class ProbeTally {
   sum = 0;
   count = 0;
 
+  reset(): void {
+    this.results.fill(0);
+    this.buckets.fill(0);
+    this.sum = 0;
+    this.count = 0;
+  }
+
   observe(result: ProbeOutcome, seconds: number): void {
     this.results[RESULT_INDEX[result]]! += 1;
     let i = 0;
@@ -71,7 +78,8 @@ export class ProbeMetrics {
       const m = {
         name, help, type, labelNames, aggregator: 'sum',
         get: () => Promise.resolve({ name, help, type, values: values(), aggregator: 'sum' }),
-        reset: () => this.series.clear(),
+        // records hold their tally: zero it rather than orphan it
+        reset: () => { for (const { tally } of this.series.values()) tally.reset(); },
       };
       registry.registerMetric(m as unknown as Metric);
     };

@@ -7,7 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { CheckSpec, Probe, ProbeKit, ProbeResult } from '../../checks/types.js';
 import { parseConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/core/log.js';
-import { Daemon } from '../../src/daemon/daemon.js';
+import { Daemon, type DaemonEvent } from '../../src/daemon/daemon.js';
+import { MemoryOverrideStore } from '../../src/daemon/overrides.js';
 import { MemoryIpvsDriver } from '../../src/ipvs/memory-driver.js';
 import { endpointKey } from '../../src/ipvs/types.js';
 import { FakeClock } from '../support/fake-clock.js';
@@ -34,14 +35,14 @@ class ScriptedKit implements ProbeKit {
 let daemon: Daemon | undefined;
 afterEach(async () => { await daemon?.close(); daemon = undefined; });
 
-function start(yaml: string) {
+function start(yaml: string, overrides?: MemoryOverrideStore) {
   const clock = new FakeClock(0);
   const kit = new ScriptedKit();
   const commands: string[] = [];
   const driver = new MemoryIpvsDriver({ onChange: (c) => commands.push(c) });
   const ipvs = /^ipvs:/m.test(yaml) ? '' : 'ipvs: { driver: memory, resync_interval: 60s }\n';
   const config = parseConfig(`api: { listen: false, socket: false }\n${ipvs}${yaml}`, 'wiring.yaml');
-  daemon = new Daemon({ config, clock, random: () => 0, log: silentLogger(), probes: kit, driver, defaultMetrics: false });
+  daemon = new Daemon({ config, clock, random: () => 0, log: silentLogger(), probes: kit, driver, defaultMetrics: false, ...(overrides ? { overrides } : {}) });
   const weights = async (vip: string) => {
     const t = await driver.read();
     const s = [...t.services.values()].find((e) => e.service.endpoint && endpointKey(e.service.endpoint) === vip);
@@ -51,6 +52,34 @@ function start(yaml: string) {
 }
 
 describe('daemon wiring', () => {
+  it('restores a drain from the last run without announcing it again, and drops an expired entry from the file', async () => {
+    const store = new MemoryOverrideStore();
+    await store.save(new Map([
+      ['web|198.51.100.2:80', { admin: 'drain' as const, reason: 'operator', since: 0 }],
+      // a maintenance window that ended while lvsd was down; its weight stays
+      ['web|198.51.100.3:80', { admin: 'maint' as const, until: 5_000, weight: 7, since: 0 }],
+    ]));
+    const { clock, daemon: d, weights } = start(`
+defaults: { interval: 1s, timeout: 500ms, rise: 1, fall: 1 }
+services:
+  - name: web
+    address: 192.0.2.10:80
+    check: { type: tcp }
+    realservers: [{ address: 198.51.100.2:80 }, { address: 198.51.100.3:80 }]
+`, store);
+    await clock.advance(10_000); // the clock is past the window's end before lvsd starts
+    const events: DaemonEvent[] = [];
+    d.onEvent((e) => events.push(e));
+    await d.start();
+    await clock.advance(2_000);
+    expect(events.filter((e) => e.type === 'admin')).toEqual([]);
+    expect(await weights('192.0.2.10:80')).toEqual({ '198.51.100.2:80': 0, '198.51.100.3:80': 7 });
+    const saved = await store.load();
+    expect(saved.get('web|198.51.100.2:80')).toMatchObject({ admin: 'drain', reason: 'operator' });
+    expect(saved.get('web|198.51.100.3:80')).toMatchObject({ weight: 7 });
+    expect(saved.get('web|198.51.100.3:80')?.admin).toBeUndefined();
+  });
+
   it('probes a realserver shared by two services once per interval and feeds both', async () => {
     const { clock, kit, daemon: d, weights } = start(`
 defaults: { interval: 1s, timeout: 500ms, rise: 1, fall: 1 }
@@ -331,17 +360,8 @@ services:
     has('lvsd_service_sorry_active{service="web"} 1');
     has('lvsd_service_realservers{service="web",state="down"} 2');
 
-    // a realserver that leaves the config takes its event series with it
-    expect(text).toContain(`lvsd_probes_total{${b},result="fail"}`);
-    d.metrics.forgetRealserver('web', '198.51.100.3:80', 'tcp');
-    text = await d.metrics.text();
-    const events = text.split('\n').filter((l) => /^lvsd_(probes_total|probe_duration_seconds|realserver_transitions_total)/.test(l));
-    expect(events.filter((l) => l.includes('realserver="198.51.100.3:80"'))).toEqual([]);
-    expect(events.filter((l) => l.includes(a)).length).toBeGreaterThan(10);
   });
-});
 
-describe('daemon events for alerts', () => {
   it('service down/up, failed probes while down (per realserver and per round), drains with an end', async () => {
     const { clock, kit, daemon: d, weights } = start(`
 defaults: { interval: 1s, timeout: 500ms, rise: 1, fall: 2 }
@@ -453,5 +473,28 @@ services:
     expect(st.map((r) => [r.id, r.state, r.transitions])).toEqual([
       ['198.51.100.2:80', 'UP', 1], ['198.51.100.3:80', 'DRAINING', 1], ['198.51.100.5:80', 'UP', 1],
     ]);
+
+    // realservers that left take their event series with them; those that stay keep theirs
+    const series = async (): Promise<string[]> => (await d.metrics.text()).split('\n')
+      .filter((l) => /^lvsd_(probes_total|probe_duration_seconds|realserver_transitions_total)/.test(l));
+    let lines = await series();
+    expect(lines.filter((l) => l.includes('198.51.100.4:80') || l.includes('service="old"'))).toEqual([]);
+    expect(lines.some((l) => l.startsWith('lvsd_probes_total{service="web",realserver="198.51.100.2:80",check="tcp"'))).toBe(true);
+    // a new check type starts new probe series; the transitions stay
+    d.reload(parseConfig(`api: { listen: false, socket: false }
+ipvs: { driver: memory, resync_interval: 60s, drain_before_remove: 0s }
+defaults: { interval: 1s, timeout: 500ms, rise: 1, fall: 1 }
+services:
+  - name: web
+    address: 192.0.2.10:80
+    check: { type: http }
+    realservers:
+      - { address: 198.51.100.2:80, weight: 5 }
+`, 'next2.yaml'));
+    await clock.advance(1000);
+    lines = await series();
+    expect(lines.filter((l) => l.includes('check="tcp"'))).toEqual([]);
+    expect(lines.some((l) => l.startsWith('lvsd_probes_total{service="web",realserver="198.51.100.2:80",check="http"'))).toBe(true);
+    expect(lines.some((l) => l.startsWith('lvsd_realserver_transitions_total{service="web",realserver="198.51.100.2:80"'))).toBe(true);
   });
 });
