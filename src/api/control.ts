@@ -7,6 +7,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tryParseDuration } from '../config/duration.js';
 import { LvsError, errorMessage } from '../core/errors.js';
+import { readBounded } from '../core/read-bounded.js';
 import type { ReloadPlan } from '../daemon/reload-plan.js';
 import type { RealserverStatus } from '../daemon/status.js';
 
@@ -48,14 +49,9 @@ export function authorize(req: IncomingMessage, viaTcp: boolean, token: string |
 }
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  let size = 0;
-  const chunks: Buffer[] = [];
-  for await (const c of req as AsyncIterable<Buffer>) {
-    size += c.length;
-    if (size > MAX_BODY) throw new LvsError('LVSD_ERR_BAD_REQUEST', 'request body too large');
-    chunks.push(c);
-  }
-  const text = Buffer.concat(chunks).toString('utf8').trim();
+  const raw = await readBounded(req, MAX_BODY + 1);
+  if (Buffer.byteLength(raw) > MAX_BODY) throw new LvsError('LVSD_ERR_BAD_REQUEST', 'request body too large');
+  const text = raw.trim();
   if (text === '') return {};
   let v: unknown;
   try {
@@ -91,7 +87,7 @@ export async function handleControl(req: IncomingMessage, path: string, c: Contr
   const action = m[3]!;
   const body = await readJson(req);
   const reason = typeof body.reason === 'string' && body.reason !== '' ? body.reason.slice(0, 200) : `${action} by the operator`;
-  if (!c.realserver(service, realserver)) return { status: 404, body: { error: `no realserver ${realserver} in service ${service}` } };
+  // an unknown service or realserver: the daemon's own LVSD_ERR_NOT_FOUND, a 404 through controlError
   switch (action) {
     case 'drain':
     case 'maint': {
@@ -121,9 +117,8 @@ export async function handleControl(req: IncomingMessage, path: string, c: Contr
       break;
     case 'weight': {
       const w = body.weight;
-      if (w !== null && (typeof w !== 'number' || !Number.isInteger(w) || w < 0 || w > 65535)) {
-        return { status: 400, body: { error: `weight must be an integer 0..65535, or null to go back to the config; got ${JSON.stringify(w)}` } };
-      }
+      // the range is the daemon's to check (a 400 through controlError)
+      if (w !== null && typeof w !== 'number') return { status: 400, body: { error: `weight must be a number, or null to go back to the config; got ${JSON.stringify(w)}` } };
       c.setWeight(service, realserver, w, reason);
       await c.settle();
       break;

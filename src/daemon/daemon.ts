@@ -13,7 +13,7 @@ import { endpointKey, serviceKey, type IpvsDriver, type IpvsOp, type IpvsTable, 
 import { Metrics, type RealserverGaugeRow } from '../metrics/metrics.js';
 import { ProbeScheduler, type CronStarter, type RunInfo, type ScheduledJob } from '../scheduler/scheduler.js';
 import { applyResult, checkPhase, initialHealth, type CheckPhase, type HealthState, type Transition } from '../state/realserver.js';
-import type { AdminState } from '../state/weight.js';
+import { isWeight, MAX_WEIGHT, type AdminState } from '../state/weight.js';
 import { formatDuration } from '../config/duration.js';
 import { explainOp } from './explain-op.js';
 import { overrideKey, type Override, type OverrideStore } from './overrides.js';
@@ -434,8 +434,8 @@ export class Daemon {
   /** a weight in place of the configured one; null goes back to the config */
   setWeight(service: string, realserver: string, weight: number | null, reason: string): void {
     const rec = this.record(service, realserver);
-    if (weight !== null && (!Number.isInteger(weight) || weight < 0 || weight > 65535)) {
-      throw new LvsError('LVSD_ERR_BAD_REQUEST', `weight must be an integer 0..65535, got ${weight}`, { weight });
+    if (weight !== null && !isWeight(weight)) {
+      throw new LvsError('LVSD_ERR_BAD_REQUEST', `weight must be an integer 0..${MAX_WEIGHT}, or null to go back to the config; got ${weight}`, { weight });
     }
     rec.weightOverride = weight ?? undefined;
     this.deps.log.info({ service, realserver, weight, configured: rec.config.weight, reason }, weight === null ? 'weight override removed' : 'weight override');

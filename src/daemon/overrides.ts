@@ -7,6 +7,7 @@ import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
+import { isWeight } from '../state/weight.js';
 
 export interface Override {
   /** drain: weight 0, connections carry on; maint: out of the table */
@@ -68,7 +69,7 @@ export class FileOverrideStore implements OverrideStore {
       for (const [k, v] of Object.entries(raw.overrides as Record<string, unknown>)) {
         const o = v as Partial<Override>;
         const okAdmin = o.admin === undefined || o.admin === 'drain' || o.admin === 'maint';
-        const okWeight = o.weight === undefined || (Number.isInteger(o.weight) && o.weight >= 0 && o.weight <= 65535);
+        const okWeight = o.weight === undefined || isWeight(o.weight);
         if (!k.includes('|') || !okAdmin || !okWeight || typeof o.since !== 'number') throw new Error(`bad entry ${JSON.stringify(k)}`);
         out.set(k, o as Override);
       }

@@ -8,6 +8,10 @@ import type { Health } from './realserver.js';
 /** Operator override (drain/maint come from the control API). */
 export type AdminState = 'none' | 'drain' | 'maint';
 
+/** what IPVS accepts as a weight */
+export const MAX_WEIGHT = 65535;
+export const isWeight = (w: unknown): w is number => typeof w === 'number' && Number.isInteger(w) && w >= 0 && w <= MAX_WEIGHT;
+
 /**
  * present  the entry is in the table with this weight
  * absent   the entry must not be in the table

@@ -80,6 +80,24 @@ services:
     expect(saved.get('web|198.51.100.3:80')?.admin).toBeUndefined();
   });
 
+  it('check now: probes at once, outside the schedule; an unknown realserver is an error', async () => {
+    const { clock, kit, daemon: d } = start(`
+defaults: { interval: 60s, timeout: 500ms, rise: 1, fall: 1 }
+services:
+  - name: web
+    address: 192.0.2.10:80
+    check: { type: tcp }
+    realservers: [{ address: 198.51.100.2:80 }]
+`);
+    await d.start();
+    await clock.advance(60_000); // the first scheduled probe is somewhere in the first interval
+    const before = kit.calls.get('198.51.100.2:80') ?? 0;
+    d.checkNow('web', '198.51.100.2:80');
+    await clock.advance(0); // no time passes
+    expect(kit.calls.get('198.51.100.2:80')).toBe(before + 1);
+    expect(() => d.checkNow('web', '198.51.100.9:80')).toThrow(/service web has no realserver 198.51.100.9:80/);
+  });
+
   it('probes a realserver shared by two services once per interval and feeds both', async () => {
     const { clock, kit, daemon: d, weights } = start(`
 defaults: { interval: 1s, timeout: 500ms, rise: 1, fall: 1 }
