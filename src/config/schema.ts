@@ -146,17 +146,25 @@ const CRON_FIELDS: Readonly<Record<string, string>> = {
   second: 'second', minute: 'minute', hour: 'hour', dayOfMonth: 'day-of-month', month: 'month', dayOfWeek: 'day-of-week',
 };
 
-/** A six-field cron expression (seconds first), as node-cron accepts it. */
-export function cronProblem(expr: string): string | undefined {
-  const fields = expr.trim().split(/\s+/).filter((f) => f !== '');
-  if (fields.length !== 6) {
-    return `cron schedule ${quote(expr)} needs 6 fields (seconds first, e.g. "*/10 * * * * *"), got ${fields.length}`;
-  }
+/**
+ * A cron expression as node-cron accepts it: `six` fields (seconds first: check schedules,
+ * whose rhythm is seconds) or `fiveOrSix` (alert periods, scheduled drains).
+ */
+export function cronProblem(expr: string, fields: 'six' | 'fiveOrSix' = 'six'): string | undefined {
+  const n = expr.trim().split(/\s+/).filter((f) => f !== '').length;
+  if (fields === 'six' && n !== 6) return `cron schedule ${quote(expr)} needs 6 fields (seconds first, e.g. "*/10 * * * * *"), got ${n}`;
+  if (fields === 'fiveOrSix' && n !== 5 && n !== 6) return `cron expression ${quote(expr)} needs 5 fields (or 6 with seconds), got ${n}`;
   if (cronValidate(expr)) return undefined;
   const first = cronValidateDetailed(expr).errors[0];
   const where = first ? ` (bad ${CRON_FIELDS[first.field] ?? first.field} field ${quote(first.value)})` : '';
-  return `invalid cron schedule ${quote(expr)}${where}`;
+  return `invalid cron ${fields === 'six' ? 'schedule' : 'expression'} ${quote(expr)}${where}`;
 }
+
+/** a string that must be a cron expression (the problem becomes the issue at its position) */
+const cronString = (fields: 'six' | 'fiveOrSix') => z.string().superRefine((s, ctx) => {
+  const p = cronProblem(s, fields);
+  if (p !== undefined) ctx.addIssue({ code: 'custom', message: p, input: s });
+});
 
 function ipv4Netmask(text: string): boolean {
   if (!isIPv4(text)) return false;
@@ -204,22 +212,22 @@ const timingShape = {
   down_interval: duration('interval while a realserver is DOWN; default: interval').optional(),
 };
 
+/** text that goes into an HTTP request line or header as it is */
+const NO_SPACE_OR_CONTROL = /^[^\s\x00-\x1f\x7f]*$/;
+
 export const checkSchema = z
   .strictObject({
     type: oneOf(CHECK_TYPES, 'check type').describe('icmp | tcp | http | https | banner | exec; default tcp for tcp services, icmp for udp and fwmark').optional(),
     ...timingShape,
-    schedule: z.string().superRefine((s, ctx) => {
-      const p = cronProblem(s);
-      if (p !== undefined) ctx.addIssue({ code: 'custom', message: p, input: s });
-    }).describe('cron expression with a seconds field (6 fields); replaces interval scheduling').optional(),
+    schedule: cronString('six').describe('cron expression with a seconds field (6 fields); replaces interval scheduling').optional(),
     port: int(1, 65535).describe("probe this port instead of the realserver's").optional(),
     count: int(1, 10).describe('icmp: echo requests per check; default 1').optional(),
     path: z.string().regex(/^\//, { error: (iss) => `must start with "/", got ${quote(iss.input)}` })
       // it goes into the request line as it is: no spaces or control characters (percent-encode them)
-      .regex(/^[^\s\x00-\x1f\x7f]*$/, { error: (iss) => `must not contain spaces or control characters (percent-encode them), got ${quote(iss.input)}` })
+      .regex(NO_SPACE_OR_CONTROL, { error: (iss) => `must not contain spaces or control characters (percent-encode them), got ${quote(iss.input)}` })
       .describe('http(s): request path; default "/"').optional(),
     method: oneOf(HTTP_METHODS, 'HTTP method').describe('http(s): GET | HEAD | POST | PUT | OPTIONS; default GET').optional(),
-    host: z.string().min(1).regex(/^[^\s\x00-\x1f\x7f]*$/, { error: (iss) => `must not contain spaces or control characters, got ${quote(iss.input)}` })
+    host: z.string().min(1).regex(NO_SPACE_OR_CONTROL, { error: (iss) => `must not contain spaces or control characters, got ${quote(iss.input)}` })
       .describe('http(s): Host header; default the realserver address').optional(),
     expect_status: z.array(int(100, 599)).min(1).describe('http(s): accepted status codes; default [200]').optional(),
     expect_body: regexSource('http(s): regex the body must match').optional(),
@@ -356,10 +364,7 @@ export const alertSchema = z
     realservers: z.array(z.string().min(1)).min(1).describe('only events of these realservers ("ip:port")').optional(),
     after: int(1, 1_000_000).describe('mon\'s alertafter: a down alert after this many consecutive failed probes; default 1').optional(),
     every: duration('mon\'s alertevery: repeat a down alert this often while still down; 0s = once; default 0s', { minMs: 0 }).optional(),
-    period: z.string().superRefine((s, ctx) => {
-      const p = periodProblem(s);
-      if (p) ctx.addIssue({ code: 'custom', message: p, input: s });
-    }).describe('mon\'s period: cron expression (5 fields, or 6 with seconds) whose minutes alerts go out in, e.g. "* 7-22 * * 1-5"').optional(),
+    period: cronString('fiveOrSix').describe('mon\'s period: cron expression (5 fields, or 6 with seconds) whose minutes alerts go out in, e.g. "* 7-22 * * 1-5"').optional(),
     outside_period: z.enum(['wait', 'drop']).describe('alerts outside the period: wait for it (default) or drop').optional(),
     queue_max: int(1, 1_000_000).describe('most undelivered alerts kept (in state_dir); past it the oldest are dropped and counted; default 1000').optional(),
     timeout: duration('one delivery attempt\'s deadline; default 10s').optional(),
@@ -370,10 +375,7 @@ export const alertSchema = z
 
 export const scheduleSchema = z
   .strictObject({
-    cron: z.string().superRefine((s, ctx) => {
-      const p = periodProblem(s);
-      if (p) ctx.addIssue({ code: 'custom', message: p, input: s });
-    }).describe('when: cron expression, 5 fields (or 6 with seconds), e.g. "0 2 * * 0"'),
+    cron: cronString('fiveOrSix').describe('when: cron expression, 5 fields (or 6 with seconds), e.g. "0 2 * * 0"'),
     drain: z.strictObject({
       service: z.string().min(1).describe('the service'),
       realserver: z.string().min(1).describe('the realserver "ip:port" (as in the service)'),
@@ -381,15 +383,6 @@ export const scheduleSchema = z
     }).describe('drain a realserver for a while'),
   })
   .describe('a scheduled operation');
-
-/** A 5- or 6-field cron expression, as node-cron accepts it. */
-export function periodProblem(expr: string): string | undefined {
-  const fields = expr.trim().split(/\s+/);
-  if (fields.length !== 5 && fields.length !== 6) return `cron expression ${quote(expr)} needs 5 fields (or 6 with seconds), got ${fields.length}`;
-  if (cronValidate(expr)) return undefined;
-  const first = cronValidateDetailed(expr).errors[0];
-  return `invalid cron expression ${quote(expr)}${first ? `: ${first.message}` : ''}`;
-}
 
 /** Top-level keys except `services` (validated one service at a time by load.ts). */
 export const topSchema = z.strictObject({

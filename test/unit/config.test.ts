@@ -351,7 +351,7 @@ services: []
       'test.yaml:4:27: alerts[0].on[1]: unknown event "nosuch"; expected one of realserver_down, realserver_up, service_down, service_up, failover, config_reload_failed, drain_started, drain_finished',
       'test.yaml:5:12: alerts[0].after: must be at least 1, got 0',
       'test.yaml:6:12: alerts[0].every: expected a duration string such as "2s"',
-      'test.yaml:7:13: alerts[0].period: invalid cron expression "* 25 * * *": 25 is a invalid expression for hour',
+      'test.yaml:7:13: alerts[0].period: invalid cron expression "* 25 * * *" (bad hour field "25")',
       'test.yaml:9:11: schedules[0].cron: cron expression "0 2 * *" needs 5 fields (or 6 with seconds), got 4',
       'test.yaml:10:62: schedules[0].drain.for: must be longer than 0s',
     ],
