@@ -19,7 +19,7 @@ import { explainOp } from './explain-op.js';
 import { overrideKey, type Override, type OverrideStore } from './overrides.js';
 import { effectiveConfig, planReload, type ReloadPlan } from './reload-plan.js';
 import { checkSpecOf, probeJobKey } from './probe-jobs.js';
-import { buildStatus, type RealserverStatus, type StatusSnapshot } from './status.js';
+import { buildStatus, realserverGaugeRows, type RealserverStatus, type StatusSnapshot } from './status.js';
 import { planLeaving, type LeavingDestination } from './leaving.js';
 import type { ProbeTally } from '../metrics/probe-metrics.js';
 import { buildWantedTable, virtualService, type WantedResult } from './wanted-table.js';
@@ -665,20 +665,8 @@ export class Daemon {
     if (report.applied.length > 0 || !report.converged) this.emit({ type: 'ipvs', report });
   }
 
-  private *gaugeRows(): Iterable<RealserverGaugeRow> {
-    const snapshot = this.status();
-    for (const svc of snapshot.services) {
-      for (const rs of svc.realservers) {
-        yield {
-          service: svc.name, realserver: rs.id, check: rs.check.type, up: rs.health === 'up',
-          state: rs.state.toLowerCase() as RealserverGaugeRow['state'], since: Date.parse(rs.since),
-          weight: rs.weight ?? undefined, wantedWeight: rs.wanted_weight ?? undefined, configuredWeight: rs.configured_weight,
-          weightOverride: rs.weight_override ?? undefined,
-          consecutiveOk: rs.consecutive_ok, consecutiveFail: rs.consecutive_fail,
-          last: rs.last ? { ok: rs.last.ok, at: Date.parse(rs.last.at), durationMs: rs.last.latency_ms } : undefined,
-        };
-      }
-    }
+  private gaugeRows(): Iterable<RealserverGaugeRow> {
+    return realserverGaugeRows({ config: this.config, records: this.records, wanted: this.wanted ?? this.baseWanted(this.deps.clock.now()), table: this.table });
   }
 
   /** publish an event of another part (VRRP) on the daemon's bus */

@@ -5,7 +5,8 @@
 import type { ProbeOutcome } from '../../checks/types.js';
 import type { Config, ServiceConfig } from '../config/types.js';
 import type { ReconcileReport } from '../ipvs/reconciler.js';
-import { endpointKey, serviceKey, type IpvsTable } from '../ipvs/types.js';
+import { endpointKey, serviceKey, type ActualDestination, type IpvsTable } from '../ipvs/types.js';
+import type { RealserverGaugeRow } from '../metrics/realserver-metrics.js';
 import type { Health, HealthState } from '../state/realserver.js';
 import type { AdminState, WeightDecision } from '../state/weight.js';
 import type { LeavingDestination } from './leaving.js';
@@ -116,21 +117,54 @@ export function displayState(health: Health, admin: AdminState): DisplayState {
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
-export function buildStatus(i: StatusInput): StatusSnapshot {
+type RowInput = Pick<StatusInput, 'config' | 'records' | 'wanted' | 'table'>;
+
+/** one realserver with what its rows are made of */
+interface RowParts {
+  readonly r: StatusRecord;
+  readonly rs: ServiceConfig['realservers'][number];
+  readonly dest: ActualDestination | undefined;
+  readonly wanted: number | null | 'keep';
+}
+
+/** per service (config order): its key, its sorry decision and its realservers' parts */
+function* perService(i: RowInput): Iterable<{ readonly svc: ServiceConfig; readonly key: string; readonly sorry: boolean; readonly rows: RowParts[] }> {
   const byService = new Map<ServiceConfig, StatusRecord[]>();
   for (const r of i.records) {
     const list = byService.get(r.service);
     if (list) list.push(r);
     else byService.set(r.service, [r]);
   }
-  const services = i.config.services.map((svc): ServiceStatus => {
-    const records = byService.get(svc) ?? [];
+  for (const svc of i.config.services) {
     const decisions = i.wanted.decisions.get(svc.name);
     const key = serviceKey(virtualService(svc));
     const entry = i.table?.services.get(key);
-    const realservers = records.map((r): RealserverStatus => {
+    const rows = (byService.get(svc) ?? []).map((r): RowParts => {
       const rs = svc.realservers[r.index]!;
-      const dest = entry?.destinations.get(endpointKey(rs.endpoint));
+      return { r, rs, dest: entry?.destinations.get(endpointKey(rs.endpoint)), wanted: wantedWeight(decisions?.realservers[r.index]) };
+    });
+    yield { svc, key, sorry: decisions?.sorry ?? false, rows };
+  }
+}
+
+/** The metric rows of every realserver, straight from the records (no status strings to parse back). */
+export function* realserverGaugeRows(i: RowInput): Iterable<RealserverGaugeRow> {
+  for (const { svc, rows } of perService(i)) {
+    for (const { r, rs, dest, wanted } of rows) {
+      yield {
+        service: svc.name, realserver: rs.id, check: rs.check.type, up: r.health.health === 'up',
+        state: displayState(r.health.health, r.admin).toLowerCase() as RealserverGaugeRow['state'], since: r.health.since,
+        weight: dest?.weight, wantedWeight: wanted ?? undefined, configuredWeight: rs.weight, weightOverride: r.weightOverride,
+        consecutiveOk: r.health.okStreak, consecutiveFail: r.health.failStreak,
+        last: r.last ? { ok: r.last.result.ok, at: r.last.at, durationMs: r.last.result.durationMs } : undefined,
+      };
+    }
+  }
+}
+
+export function buildStatus(i: StatusInput): StatusSnapshot {
+  const services = [...perService(i)].map(({ svc, key, sorry, rows }): ServiceStatus => {
+    const realservers = rows.map(({ r, rs, dest, wanted }): RealserverStatus => {
       return {
         id: rs.id,
         state: displayState(r.health.health, r.admin),
@@ -141,7 +175,7 @@ export function buildStatus(i: StatusInput): StatusSnapshot {
         admin: r.admin,
         admin_until: r.adminUntil !== undefined ? iso(r.adminUntil) : null,
         admin_reason: r.adminReason ?? null,
-        wanted_weight: wantedWeight(decisions?.realservers[r.index]),
+        wanted_weight: wanted,
         weight: dest ? dest.weight : null,
         active_conns: dest ? dest.activeConns : null,
         inactive_conns: dest ? dest.inactiveConns : null,
@@ -163,7 +197,7 @@ export function buildStatus(i: StatusInput): StatusSnapshot {
       scheduler: svc.scheduler,
       forward: svc.forward,
       sorry_server: svc.sorryServer ? endpointKey(svc.sorryServer) : null,
-      sorry_active: decisions?.sorry ?? false,
+      sorry_active: sorry,
       up: realservers.filter((r) => r.health === 'up').length,
       total: realservers.length,
       realservers,
