@@ -101,6 +101,8 @@ export class Daemon {
   private records: RealserverRecord[] = [];
   /** per service, its records in config order */
   private byService = new Map<ServiceConfig, RealserverRecord[]>();
+  /** by overrideKey ("service|ip:port"): control API lookups, overrides, reload carry-over */
+  private byId = new Map<string, RealserverRecord>();
   /** job key → the records it feeds */
   private subscribers = new Map<string, RealserverRecord[]>();
   private readonly scheduler: ProbeScheduler;
@@ -167,6 +169,7 @@ export class Daemon {
     this.config = config;
     this.records = [];
     this.byService = new Map();
+    this.byId = new Map();
     this.subscribers = new Map();
     this.configured = new Map();
     this.serviceNames = new Map();
@@ -195,6 +198,7 @@ export class Daemon {
           ...(old?.weightOverride !== undefined ? { weightOverride: old.weightOverride } : {}),
         };
         this.records.push(rec);
+        this.byId.set(overrideKey(service.name, rs.id), rec);
         own.push(rec);
         keyed.set(endpointKey(rs.endpoint), rec);
         const subs = this.subscribers.get(rec.jobKey);
@@ -513,10 +517,9 @@ export class Daemon {
     if (!store) return;
     const saved = await store.load();
     const now = this.deps.clock.now();
-    const byKey = new Map(this.records.map((r) => [overrideKey(r.service.name, r.config.id), r]));
     let stale = false;
     for (const [key, o] of saved) {
-      const rec = byKey.get(key);
+      const rec = this.byId.get(key);
       if (!rec) {
         this.deps.log.warn({ override: key }, 'override for a realserver no longer in the config: dropped');
         stale = true;
@@ -543,7 +546,7 @@ export class Daemon {
     const old = this.config;
     // what needs a restart keeps its running value
     const effective = effectiveConfig(old, next);
-    const carry = new Map(this.records.map((r) => [overrideKey(r.service.name, r.config.id), r]));
+    const carry = this.byId;
     const nextKeys = new Set(next.services.map((svc) => serviceKey(virtualService(svc))));
     for (const svc of old.services) {
       const key = serviceKey(virtualService(svc));
@@ -596,10 +599,10 @@ export class Daemon {
   }
 
   private record(service: string, realserver: string): RealserverRecord {
-    const svc = this.config.services.find((s) => s.name === service);
-    const rec = svc ? this.byService.get(svc)?.find((r) => r.config.id === realserver) : undefined;
-    if (!rec) throw new LvsError('LVSD_ERR_NOT_FOUND', svc ? `service ${service} has no realserver ${realserver}` : `no service named ${service}`, { service, realserver });
-    return rec;
+    const rec = this.byId.get(overrideKey(service, realserver));
+    if (rec) return rec;
+    const known = this.config.services.some((s) => s.name === service);
+    throw new LvsError('LVSD_ERR_NOT_FOUND', known ? `service ${service} has no realserver ${realserver}` : `no service named ${service}`, { service, realserver });
   }
 
   /**
