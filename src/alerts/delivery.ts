@@ -190,13 +190,12 @@ export class Deliverer {
     }
   }
 
-  /** Shift the delivered/refused head. A failed write leaves it removed in memory (the next write carries that). */
+  /**
+   * Shift the delivered/refused head (still the head: while it is in flight a push over max
+   * drops behind it, and nothing else shifts). A failed write leaves it removed in memory (the
+   * next write carries that).
+   */
   private async removeHead(head: AlertEvent): Promise<void> {
-    if (this.queue.peek()?.id !== head.id) {
-      this.log.error({ target: this.target, id: head.id }, 'alert queue head changed during delivery; not removing');
-      this.queue.markInFlight(false);
-      return;
-    }
     try {
       await this.queue.shift();
     } catch (e) {

@@ -10,8 +10,6 @@ import type { AlertEvent, AlertEventType, WebhookFormat } from './types.js';
 export interface RenderedWebhook {
   readonly body: string;
   readonly headers: Record<string, string>;
-  /** path to append to the configured base URL (alertmanager), unless the URL already ends with it */
-  readonly path?: string;
 }
 
 /** The event cannot be rendered (an `at`/`since` that is not a time): retrying will not help. */
@@ -22,8 +20,13 @@ export class AlertFormatError extends LvsError {
   }
 }
 
-export const SIGNATURE_HEADER = 'x-lvsd-signature';
+const SIGNATURE_HEADER = 'x-lvsd-signature';
 export const ALERTMANAGER_PATH = '/api/v2/alerts';
+
+/** The path a format's API lives at, appended to the configured base URL unless it already ends with it (alertmanager). */
+export function webhookPath(format: WebhookFormat): string | undefined {
+  return format === 'alertmanager' ? ALERTMANAGER_PATH : undefined;
+}
 
 /** Key order of the JSON form: fixed, so receivers (and signatures) see the same bytes every time. */
 const EVENT_KEYS = [
@@ -42,14 +45,12 @@ export function eventJson(event: AlertEvent): string {
 
 export function renderWebhook(event: AlertEvent, format: WebhookFormat, secret?: string): RenderedWebhook {
   let body: string;
-  let path: string | undefined;
   switch (format) {
     case 'generic':
       body = eventJson(event);
       break;
     case 'alertmanager':
       body = JSON.stringify([alertmanagerAlert(event)]);
-      path = ALERTMANAGER_PATH;
       break;
     case 'slack':
       body = JSON.stringify({ text: slackText(event) });
@@ -63,7 +64,7 @@ export function renderWebhook(event: AlertEvent, format: WebhookFormat, secret?:
     'idempotency-key': event.id,
   };
   if (secret !== undefined) headers[SIGNATURE_HEADER] = sign(body, secret);
-  return path === undefined ? { body, headers } : { body, headers, path };
+  return { body, headers };
 }
 
 /** `sha256=<hex HMAC-SHA256 of the body's UTF-8 bytes>` */

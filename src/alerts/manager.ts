@@ -88,11 +88,6 @@ export class AlertSystem {
     this.enqueueWork(() => this.decide((p) => p.decide(input)));
   }
 
-  /** resolves when every event handed in so far is queued on disk (tests, shutdown) */
-  settled(): Promise<void> {
-    return this.chain;
-  }
-
   /** stop delivering after a short grace to empty the queues; what is undelivered stays in state_dir for the next start */
   async close(graceMs = 0): Promise<void> {
     await this.chain;
@@ -138,7 +133,8 @@ export class AlertSystem {
 
 async function notifierFor(cfg: AlertConfig): Promise<Notifier> {
   const t = cfg.target;
-  if (t.kind === 'exec') return new ExecNotifier({ command: t.command, timeoutMs: cfg.timeoutMs });
+  // the attempt's deadline (cfg.timeoutMs) is the Deliverer's: it aborts the notifier's signal
+  if (t.kind === 'exec') return new ExecNotifier({ command: t.command });
   let secret: string | undefined;
   if (t.secretFile !== undefined) {
     try {
@@ -148,11 +144,11 @@ async function notifierFor(cfg: AlertConfig): Promise<Notifier> {
     }
     if (secret === '') throw new LvsError('LVSD_ERR_ALERT_SECRET', `alert ${cfg.name}: webhook.secret_file ${t.secretFile} is empty`, { file: t.secretFile });
   }
-  return new WebhookNotifier({ url: t.url, format: t.format, timeoutMs: cfg.timeoutMs, ...(secret !== undefined ? { secret } : {}) });
+  return new WebhookNotifier({ url: t.url, format: t.format, ...(secret !== undefined ? { secret } : {}) });
 }
 
 /** what of the daemon's events the policy looks at */
-export function policyInput(e: DaemonEvent): PolicyInput | undefined {
+function policyInput(e: DaemonEvent): PolicyInput | undefined {
   switch (e.type) {
     case 'transition':
       if (e.to === 'down') return { kind: 'down', scope: 'realserver', service: e.service, realserver: e.realserver, failures: e.failures, at: e.at, detail: e.detail };
@@ -179,15 +175,9 @@ export function policyInput(e: DaemonEvent): PolicyInput | undefined {
 }
 
 function toEvent(a: PolicyAlert, seq: number, id: string, node: string): AlertEvent {
+  const { at, since, ...rest } = a;
   return {
-    seq, id, type: a.type, at: new Date(a.at).toISOString(), node,
-    ...(a.service !== undefined ? { service: a.service } : {}),
-    ...(a.realserver !== undefined ? { realserver: a.realserver } : {}),
-    ...(a.from !== undefined ? { from: a.from } : {}),
-    ...(a.to !== undefined ? { to: a.to } : {}),
-    detail: a.detail,
-    ...(a.failures !== undefined ? { failures: a.failures } : {}),
-    ...(a.repeat !== undefined ? { repeat: a.repeat } : {}),
-    ...(a.since !== undefined ? { since: new Date(a.since).toISOString() } : {}),
+    seq, id, node, ...rest, at: new Date(at).toISOString(),
+    ...(since !== undefined ? { since: new Date(since).toISOString() } : {}),
   };
 }

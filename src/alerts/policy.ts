@@ -6,7 +6,7 @@
  * the period to open (`tick`) or is dropped, as configured; a waiting down alert whose
  * condition clears before the period opens is dropped together with its recovery.
  */
-import type { AlertConfig, AlertEventType } from './types.js';
+import type { AlertConfig, AlertEvent, AlertEventType } from './types.js';
 import { compilePeriod, type Period } from './period.js';
 
 export type Scope = 'realserver' | 'service';
@@ -21,20 +21,15 @@ export type PolicyInput =
       readonly service?: string; readonly realserver?: string; readonly from?: string; readonly to?: string; readonly at: number; readonly detail: string;
     };
 
-/** An alert to send (the manager numbers it and queues it). */
-export interface PolicyAlert {
-  readonly type: AlertEventType;
+/**
+ * An alert to send: an AlertEvent before the manager numbers it, keys it and names the node,
+ * with its times still in ms since the epoch.
+ */
+export type PolicyAlert = Omit<AlertEvent, 'seq' | 'id' | 'node' | 'at' | 'since'> & {
   readonly at: number;
-  readonly service?: string;
-  readonly realserver?: string;
-  readonly from?: string;
-  readonly to?: string;
-  readonly detail: string;
-  readonly failures?: number;
-  readonly repeat?: number;
   /** recovery alerts: when the condition began */
   readonly since?: number;
-}
+};
 
 export interface PolicyResult {
   readonly send: readonly PolicyAlert[];
@@ -45,9 +40,9 @@ export interface PolicyResult {
 interface Condition {
   readonly since: number;
   failures: number;
-  alerted: boolean;
+  /** down alerts sent for it so far: the next one is repeat number `sent` (0 = the first) */
+  sent: number;
   lastSentAt: number;
-  repeats: number;
   /** its down alert, waiting for the period to open */
   held?: PolicyAlert | undefined;
 }
@@ -94,7 +89,7 @@ export class AlertPolicy {
       if (!c.held) continue;
       send.push({ ...c.held, failures: c.failures });
       c.held = undefined;
-      c.alerted = true;
+      c.sent++;
       c.lastSentAt = now;
     }
     send.push(...this.held);
@@ -105,24 +100,23 @@ export class AlertPolicy {
   private down(key: string, i: Extract<PolicyInput, { kind: 'down' }>): PolicyResult {
     let c = this.conditions.get(key);
     if (!c) {
-      c = { since: i.at, failures: 0, alerted: false, lastSentAt: Number.NEGATIVE_INFINITY, repeats: 0 };
+      c = { since: i.at, failures: 0, sent: 0, lastSentAt: Number.NEGATIVE_INFINITY };
       this.conditions.set(key, c);
     }
     c.failures = Math.max(c.failures, i.failures);
     const type = DOWN[i.scope];
     if (!this.cfg.on.has(type) || c.failures < this.cfg.after || c.held) return NOTHING;
-    const due = !c.alerted || (this.cfg.everyMs > 0 && i.at - c.lastSentAt >= this.cfg.everyMs);
+    const due = c.sent === 0 || (this.cfg.everyMs > 0 && i.at - c.lastSentAt >= this.cfg.everyMs);
     if (!due) return NOTHING;
     const alert: PolicyAlert = {
       type, at: i.at, service: i.service, ...(i.realserver !== undefined ? { realserver: i.realserver } : {}),
-      detail: i.detail, failures: c.failures, repeat: c.alerted ? c.repeats + 1 : 0,
+      detail: i.detail, failures: c.failures, repeat: c.sent,
     };
     if (!this.open(i.at)) {
-      if (this.cfg.outsidePeriod === 'wait' && !c.alerted) c.held = alert;
+      if (this.cfg.outsidePeriod === 'wait' && c.sent === 0) c.held = alert;
       return { send: [], suppressed: this.cfg.outsidePeriod === 'drop' ? 1 : 0 };
     }
-    if (c.alerted) c.repeats++;
-    c.alerted = true;
+    c.sent++;
     c.lastSentAt = i.at;
     return { send: [alert], suppressed: 0 };
   }
@@ -132,7 +126,7 @@ export class AlertPolicy {
     this.conditions.delete(key);
     const type = UP[i.scope];
     // a recovery only answers a down alert that went out (or, with no down alerts wanted, any down)
-    const answered = c !== undefined && (this.cfg.on.has(DOWN[i.scope]) ? c.alerted : true);
+    const answered = c !== undefined && (this.cfg.on.has(DOWN[i.scope]) ? c.sent > 0 : true);
     if (!answered || !this.cfg.on.has(type)) return NOTHING;
     return this.gate({
       type, at: i.at, service: i.service, ...(i.realserver !== undefined ? { realserver: i.realserver } : {}),

@@ -5,17 +5,20 @@
  * The queue is the only copy of an undelivered alert, so every resolved push/shift is on disk;
  * writes are serialized and coalesced (a burst of pushes costs a write or two, not one each).
  */
-import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { removeTempFiles, setAside, writeFileAtomic } from '../core/atomic-file.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { LvsError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { ALERT_EVENT_TYPES, type AlertEvent } from './types.js';
 
-/** Target names become file names: no separators, no leading dot. */
-export const TARGET_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-const TARGET_NAME_MAX = 200;
+/**
+ * Target names become file names: no separators, no leading dot, 1-63 characters. The same rule
+ * as the config's alert `name` (src/config/schema.ts, alertSchema), which is where a bad name is
+ * reported to the user; this check only guards the file system.
+ */
+const TARGET_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 /** One queued alert and when it entered the queue (ms since the epoch, survives restarts). */
 export interface QueuedAlert {
@@ -40,12 +43,6 @@ export interface AlertQueueOptions {
   readonly clock?: Clock;
 }
 
-export function validateTargetName(target: string): void {
-  if (!TARGET_NAME.test(target) || target.length > TARGET_NAME_MAX) {
-    throw new LvsError('LVSD_ERR_ALERT_TARGET', `invalid alert target name ${JSON.stringify(target)}: want [A-Za-z0-9][A-Za-z0-9_.-]* (at most ${TARGET_NAME_MAX} characters)`, { target });
-  }
-}
-
 interface WriteWaiter {
   readonly version: number;
   readonly resolve: () => void;
@@ -59,7 +56,6 @@ export class AlertQueue {
   private readonly log: Logger;
   private readonly clock: Clock;
   private items: QueuedAlert[];
-  private readonly ids: Set<string>;
   private inFlight = false;
   /** alerts trimmed at open because the file held more than max (reported once by the owner) */
   private droppedAtOpen: AlertEvent[];
@@ -77,13 +73,11 @@ export class AlertQueue {
     this.log = opts.log;
     this.clock = opts.clock ?? systemClock;
     this.items = items;
-    this.ids = new Set(items.map((i) => i.event.id));
     this.droppedAtOpen = droppedAtOpen;
   }
 
   /** The queue persisted in `<dir>/<target>.json` (dir created 0700). An unusable file is set aside, never fatal. */
   static async open(opts: AlertQueueOptions & { readonly dir: string }): Promise<AlertQueue> {
-    validateTargetName(opts.target);
     const store = new FileQueueStore({ dir: opts.dir, target: opts.target, log: opts.log, clock: opts.clock ?? systemClock });
     await store.init();
     return AlertQueue.fromStore(store, opts);
@@ -91,26 +85,17 @@ export class AlertQueue {
 
   /** The queue over any store (tests use an in-memory one). */
   static async fromStore(store: QueueStore, opts: AlertQueueOptions): Promise<AlertQueue> {
-    validateTargetName(opts.target);
     if (!Number.isInteger(opts.max) || opts.max < 1) {
       throw new LvsError('LVSD_ERR_ALERT_QUEUE', `alert queue max must be an integer >= 1, got ${opts.max}`, { target: opts.target });
     }
-    const loaded = await store.load();
-    // idempotency: an id appears once, whatever the file says
-    const seen = new Set<string>();
-    const items: QueuedAlert[] = [];
-    for (const i of loaded) {
-      if (seen.has(i.event.id)) continue;
-      seen.add(i.event.id);
-      items.push(i);
-    }
-    const dupes = loaded.length - items.length;
+    const items = await store.load();
     const over = Math.max(0, items.length - opts.max);
     const dropped = items.splice(0, over).map((i) => i.event);
     const q = new AlertQueue(store, opts, items, dropped);
-    if (dupes > 0) opts.log.warn({ target: opts.target, duplicates: dupes }, 'alert queue: duplicate ids in the saved queue ignored');
-    if (over > 0) opts.log.warn({ target: opts.target, dropped: over, max: opts.max }, 'alert queue: saved queue over max, oldest dropped');
-    if (dupes > 0 || over > 0) await q.persist();
+    if (over > 0) {
+      opts.log.warn({ target: opts.target, dropped: over, max: opts.max }, 'alert queue: saved queue over max, oldest dropped');
+      await q.persist();
+    }
     return q;
   }
 
@@ -154,22 +139,15 @@ export class AlertQueue {
   /**
    * Append `e` and resolve once it is on disk; returns what was dropped to stay within max (the
    * oldest, skipping an in-flight head: with max 1 and the head in flight, that is `e` itself).
-   * An id already queued is not added again. On a write error the change stays in memory (the
-   * next write carries it) and the promise rejects.
+   * Ids are not checked: each alert is pushed once, by the manager, under a new sequence number.
+   * On a write error the change stays in memory (the next write carries it) and the promise rejects.
    */
   async push(e: AlertEvent): Promise<AlertEvent[]> {
-    if (this.ids.has(e.id)) {
-      // already queued: resolve once it is on disk, like the first push of it
-      await this.flush();
-      return [];
-    }
     this.items.push({ event: e, enqueuedAt: this.clock.now() });
-    this.ids.add(e.id);
     const dropped: AlertEvent[] = [];
     while (this.items.length > this.max) {
       const [gone] = this.items.splice(this.inFlight ? 1 : 0, 1);
       if (!gone) break;
-      this.ids.delete(gone.event.id);
       dropped.push(gone.event);
     }
     await this.persist();
@@ -181,7 +159,6 @@ export class AlertQueue {
     const head = this.items.shift();
     this.inFlight = false;
     if (!head) return undefined;
-    this.ids.delete(head.event.id);
     await this.persist();
     return head.event;
   }
@@ -237,17 +214,21 @@ interface QueueFile {
   items: { enqueuedAt: number; event: AlertEvent }[];
 }
 
-/** One target's queue file, `<dir>/<target>.json`, replaced atomically (temp file, fsync, rename). */
+/**
+ * One target's queue file, `<dir>/<target>.json`, replaced atomically (core/atomic-file). The
+ * target name becomes the file name here, so this is where it is checked.
+ */
 export class FileQueueStore implements QueueStore {
   readonly file: string;
   private readonly dir: string;
   private readonly target: string;
   private readonly log: Logger;
   private readonly clock: Clock;
-  private tmpSeq = 0;
 
   constructor(opts: { dir: string; target: string; log: Logger; clock: Clock }) {
-    validateTargetName(opts.target);
+    if (!TARGET_NAME.test(opts.target)) {
+      throw new LvsError('LVSD_ERR_ALERT_TARGET', `invalid alert target name ${JSON.stringify(opts.target)}: want 1-63 of [A-Za-z0-9_.-], starting with a letter or digit`, { target: opts.target });
+    }
     this.dir = opts.dir;
     this.target = opts.target;
     this.file = path.join(opts.dir, `${opts.target}.json`);
@@ -255,17 +236,11 @@ export class FileQueueStore implements QueueStore {
     this.clock = opts.clock;
   }
 
-  private get tmpPrefix(): string {
-    return `${path.basename(this.file)}.tmp-`;
-  }
-
   /** Create the directory and remove temp files a crash mid-write left behind (the real file is intact). */
   async init(): Promise<void> {
     try {
       await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
-      for (const name of await fs.readdir(this.dir)) {
-        if (name.startsWith(this.tmpPrefix)) await fs.rm(path.join(this.dir, name), { force: true });
-      }
+      await removeTempFiles(this.file);
     } catch (e) {
       throw new LvsError('LVSD_ERR_ALERT_QUEUE', `alert queue directory ${this.dir}: ${errorMessage(e)}`, { dir: this.dir, target: this.target }, { cause: e });
     }
@@ -290,11 +265,8 @@ export class FileQueueStore implements QueueStore {
 
   /** Keep a bad file for a human to look at, and start empty: the daemon must come up regardless. */
   private async setAside(why: string): Promise<void> {
-    const stamp = new Date(this.clock.now()).toISOString().replace(/[:.]/g, '-');
-    let aside = `${this.file}.corrupt-${stamp}`;
-    for (let n = 1; await exists(aside); n++) aside = `${this.file}.corrupt-${stamp}-${n}`;
     try {
-      await fs.rename(this.file, aside);
+      const aside = await setAside(this.file, this.clock.now());
       this.log.error({ target: this.target, file: this.file, aside, reason: why }, 'alert queue file unusable: set aside, starting with an empty queue');
     } catch (e) {
       // could not move it: the first write will replace it (or fail loudly then)
@@ -304,47 +276,18 @@ export class FileQueueStore implements QueueStore {
 
   async save(items: readonly QueuedAlert[]): Promise<void> {
     const body: QueueFile = { version: 1, target: this.target, items: items.map((i) => ({ enqueuedAt: i.enqueuedAt, event: i.event })) };
-    const tmp = path.join(this.dir, `${this.tmpPrefix}${process.pid}-${this.tmpSeq++}`);
     try {
-      const fh = await fs.open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
-      try {
-        await fh.writeFile(`${JSON.stringify(body)}\n`, 'utf8');
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await fs.rename(tmp, this.file);
+      await writeFileAtomic(this.file, `${JSON.stringify(body)}\n`);
     } catch (e) {
-      await fs.rm(tmp, { force: true }).catch(() => {});
       throw new LvsError('LVSD_ERR_ALERT_QUEUE', `alert queue write ${this.file}: ${errorMessage(e)}`, { file: this.file, target: this.target }, { cause: e });
     }
-    // the rename is durable only once the directory is synced; not every filesystem allows it
-    try {
-      const dh = await fs.open(this.dir, 'r');
-      try {
-        await dh.sync();
-      } finally {
-        await dh.close();
-      }
-    } catch {
-      // best effort
-    }
-  }
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fs.lstat(p);
-    return true;
-  } catch {
-    return false;
   }
 }
 
 const EVENT_TYPES: ReadonlySet<string> = new Set(ALERT_EVENT_TYPES);
 
 /** Parse and check a queue file; throws (with what is wrong) on anything we did not write. */
-export function parseQueueFile(text: string, target: string): QueuedAlert[] {
+function parseQueueFile(text: string, target: string): QueuedAlert[] {
   let doc: unknown;
   try {
     doc = JSON.parse(text);

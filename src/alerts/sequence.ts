@@ -6,8 +6,9 @@
  * look like an old one to a receiver that de-duplicates.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { removeTempFiles, setAside, writeFileAtomic } from '../core/atomic-file.js';
 import { LvsError, errorMessage } from '../core/errors.js';
 
 const BLOCK = 1000;
@@ -38,6 +39,7 @@ export class SequenceStore {
   static async open(dir: string, onCorrupt?: (movedTo: string, reason: string) => void): Promise<SequenceStore> {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const file = path.join(dir, 'seq.json');
+    await removeTempFiles(file);
     let s: SeqFile;
     try {
       const raw = JSON.parse(await readFile(file, 'utf8')) as Partial<SeqFile>;
@@ -45,9 +47,9 @@ export class SequenceStore {
       s = { epoch: raw.epoch, bound: raw.bound! };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-        const aside = `${file}.corrupt-${Date.now()}`;
+        let aside: string;
         try {
-          await rename(file, aside);
+          aside = await setAside(file);
         } catch (re) {
           throw new LvsError('LVSD_ERR_STATE', `alert sequence file ${file} is unreadable (${errorMessage(e)}) and cannot be moved aside: ${errorMessage(re)}`, { file });
         }
@@ -73,15 +75,7 @@ export class SequenceStore {
 
   private async raise(): Promise<void> {
     const bound = this.nextValue + BLOCK;
-    const tmp = `${this.file}.tmp`;
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(`${JSON.stringify({ epoch: this.epoch, bound } satisfies SeqFile)}\n`);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, this.file);
+    await writeFileAtomic(this.file, `${JSON.stringify({ epoch: this.epoch, bound } satisfies SeqFile)}\n`);
     this.bound = bound;
   }
 }

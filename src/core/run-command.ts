@@ -1,7 +1,10 @@
 /**
- * Run a program with argv (never a shell), optional stdin, and a hard timeout: the thin edge
- * the ipvsadm driver (and later address management) stands on. Output is collected whole;
- * callers run tools whose output is bounded by the table they print.
+ * Run a program with argv (never a shell), optional stdin, a timeout and/or an abort signal:
+ * the thin edge ipvsadm, the VRRP hooks and trackers, address management and the exec alert
+ * notifier stand on. The program runs in its own process group; a timeout or an abort kills
+ * the whole group. The answer comes at the program's exit (what its leftovers still hold open
+ * is not waited for past a short grace). Output is collected whole unless `maxOutputBytes`
+ * bounds it (for programs that are not ours, like an alert hook).
  */
 import { spawn } from 'node:child_process';
 import { LvsError } from './errors.js';
@@ -17,9 +20,21 @@ export interface CommandResult {
 
 export interface RunOptions {
   readonly input?: string;
-  readonly timeoutMs: number;
+  /** past it the process group is killed and the promise rejects (TIMEOUT); no timer when absent */
+  readonly timeoutMs?: number;
+  /** aborting it kills the process group and the promise rejects (ABORTED) */
   readonly signal?: AbortSignal;
   readonly env?: NodeJS.ProcessEnv;
+  /**
+   * keep at most this many bytes of stdout and of stderr each; the rest is still read (so the
+   * program is never blocked on a full pipe) and dropped. Unbounded when absent.
+   */
+  readonly maxOutputBytes?: number;
+  /**
+   * when the program exits, SIGKILL its process group too: what it left running in the
+   * background dies with it. Off by default (a hook may mean to leave a daemon behind).
+   */
+  readonly killGroupOnExit?: boolean;
 }
 
 /** The program could not be started (ENOENT, EACCES...), or did not finish in time. */
@@ -48,22 +63,25 @@ export function runCommand(file: string, args: readonly string[], options: RunOp
       // its own process group: a timeout kills what it started too (a hook's `sleep` in a shell)
       detached: true,
     });
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    child.stdout!.on('data', (b: Buffer) => stdout.push(b));
-    child.stderr!.on('data', (b: Buffer) => stderr.push(b));
+    const stdout = collect(child.stdout!, options.maxOutputBytes);
+    const stderr = collect(child.stderr!, options.maxOutputBytes);
     let failure: CommandError | undefined;
-    const kill = (err: CommandError): void => {
-      failure ??= err;
+    const killGroup = (): void => {
       try {
         if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
       } catch {
+        // ESRCH: nothing left in the group
         child.kill('SIGKILL');
       }
     };
-    const timer = setTimeout(
-      () => kill(new CommandError('LVSD_ERR_COMMAND_TIMEOUT', `${what}: no answer within ${options.timeoutMs}ms (killed)`, { file, args })),
-      options.timeoutMs,
+    const kill = (err: CommandError): void => {
+      failure ??= err;
+      killGroup();
+    };
+    const { timeoutMs } = options;
+    const timer = timeoutMs === undefined ? undefined : setTimeout(
+      () => kill(new CommandError('LVSD_ERR_COMMAND_TIMEOUT', `${what}: no answer within ${timeoutMs}ms (killed)`, { file, args })),
+      timeoutMs,
     );
     const onAbort = (): void => kill(new CommandError('LVSD_ERR_COMMAND_ABORTED', `${what}: aborted`, { file, args }));
     options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -95,6 +113,8 @@ export function runCommand(file: string, args: readonly string[], options: RunOp
     // a background process it left behind may hold the pipes open for as long as it lives:
     // the exit status is the answer; what is still unread after a moment is not waited for
     child.once('exit', (code, signal) => {
+      // the group outlives its leader while anything in it runs
+      if (options.killGroupOnExit) killGroup();
       setTimeout(() => {
         child.stdout?.destroy();
         child.stderr?.destroy();
@@ -107,4 +127,17 @@ export function runCommand(file: string, args: readonly string[], options: RunOp
       child.stdin.end(options.input);
     }
   });
+}
+
+/** The chunks of a stream, at most `max` bytes of them when given; the stream is read to its end either way. */
+function collect(stream: NodeJS.ReadableStream, max: number | undefined): Buffer[] {
+  const chunks: Buffer[] = [];
+  let room = max ?? Number.POSITIVE_INFINITY;
+  stream.on('data', (b: Buffer) => {
+    if (room <= 0) return;
+    const kept = b.length <= room ? b : b.subarray(0, room);
+    chunks.push(kept);
+    room -= kept.length;
+  });
+  return chunks;
 }

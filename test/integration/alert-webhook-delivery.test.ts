@@ -1,5 +1,5 @@
 /**
- * Deliverer + AlertQueue (real files) + a small inline fetch() notifier against a real HTTP
+ * Deliverer + AlertQueue (real files) + WebhookNotifier (generic format) against a real HTTP
  * receiver on 127.0.0.1, on the real clock with short backoffs: a receiver that answers 503 for a
  * while, and one that is down (port closed) for ~3 s and then comes up on the same port.
  */
@@ -11,9 +11,12 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Deliverer, type DeliveryObserver } from '../../src/alerts/delivery.js';
 import { AlertQueue } from '../../src/alerts/queue.js';
-import type { AlertEvent, DeliveryResult, Notifier } from '../../src/alerts/types.js';
+import type { AlertEvent } from '../../src/alerts/types.js';
+import { WebhookNotifier } from '../../src/alerts/webhook-notifier.js';
 import { systemClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/log.js';
+import { freePort } from '../support/ports.js';
+import { waitFor } from '../support/wait.js';
 
 const log = silentLogger();
 
@@ -51,38 +54,8 @@ async function startReceiver(port: number, status: (n: number) => number): Promi
   };
 }
 
-/** A port nobody listens on (for now): bind one, note it, let it go. */
-async function freePort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-/** Just enough of a webhook: POST the event as JSON; 4xx other than 408/429 is permanent. */
-function inlineWebhook(url: string): Notifier {
-  return {
-    async deliver(e: AlertEvent, signal: AbortSignal): Promise<DeliveryResult> {
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(e), signal });
-      await res.arrayBuffer();
-      if (res.ok) return { ok: true };
-      const permanent = res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429;
-      return { ok: false, error: `HTTP ${res.status}`, permanent };
-    },
-  };
-}
-
 function ev(seq: number): AlertEvent {
   return { seq, id: `n1-${seq}`, type: 'realserver_down', at: new Date().toISOString(), node: 'n1', realserver: `10.0.0.${seq}:80`, detail: `probe failed #${seq}` };
-}
-
-async function waitFor(cond: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`condition not met within ${ms}ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -104,7 +77,7 @@ async function setup(url: string): Promise<{ d: Deliverer; q: AlertQueue; dir: s
     dropped: (_t, e) => void seen.other.push(`dropped ${e.id}`),
   };
   const d = new Deliverer({
-    target: 'hook', queue: q, notifier: inlineWebhook(url), clock: systemClock, random: Math.random, log,
+    target: 'hook', queue: q, notifier: new WebhookNotifier({ url, format: 'generic' }), clock: systemClock, random: Math.random, log,
     timeoutMs: 2000, retryInitialMs: 50, retryMaxMs: 1000, observer,
   });
   cleanups.push(() => d.close());
@@ -119,14 +92,14 @@ describe('alert delivery to a real webhook receiver', () => {
     d.start();
     const events = [1, 2, 3, 4, 5].map(ev);
     for (const e of events) await d.enqueue(e);
-    await waitFor(() => d.depth === 0 && seen.sent.length === 5, 10_000);
+    await waitFor(() => d.depth === 0 && seen.sent.length === 5, 10_000, 'five alerts delivered', 10);
 
     const ok = rx.requests.filter((r) => r.status === 200).map((r) => r.event.id);
     expect(ok).toEqual(['n1-1', 'n1-2', 'n1-3', 'n1-4', 'n1-5']);
     // the 503s all hit the head, which was retried until it went through
     expect(rx.requests.slice(0, 4).map((r) => `${r.event.id} ${r.status}`)).toEqual(['n1-1 503', 'n1-1 503', 'n1-1 503', 'n1-1 200']);
     expect(rx.requests).toHaveLength(8);
-    expect(seen.failed).toEqual(['n1-1 #1 HTTP 503', 'n1-1 #2 HTTP 503', 'n1-1 #3 HTTP 503']);
+    expect(seen.failed).toEqual(['n1-1 #1 HTTP 503: busy', 'n1-1 #2 HTTP 503: busy', 'n1-1 #3 HTTP 503: busy']);
     expect(seen.sent).toEqual(ok);
     expect(seen.other).toEqual([]);
     // the body is the event itself, as JSON
@@ -153,7 +126,7 @@ describe('alert delivery to a real webhook receiver', () => {
     const rx = await startReceiver(port, () => 200);
     cleanups.push(() => rx.close());
     const upAt = Date.now();
-    await waitFor(() => d.depth === 0 && seen.sent.length === 6, 5000);
+    await waitFor(() => d.depth === 0 && seen.sent.length === 6, 5000, 'six alerts delivered', 10);
     // the backoff is capped at 1 s (+20% jitter): the first retry after coming up is soon
     expect(Date.now() - upAt).toBeLessThan(2500);
     expect(rx.requests.map((r) => r.event.id)).toEqual(['n1-1', 'n1-2', 'n1-3', 'n1-4', 'n1-5', 'n1-6']);

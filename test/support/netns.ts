@@ -8,6 +8,9 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
+// lives in wait.ts; re-exported for the tests that import it together with Lan
+export { waitFor } from './wait.js';
+
 export async function ip(...args: string[]): Promise<string> {
   return (await run('ip', args)).stdout;
 }
@@ -109,14 +112,5 @@ export class Lan {
     await Promise.all([...this.procs].map((c) => this.kill(c)));
     for (const ns of this.namespaces.reverse()) await ip('netns', 'del', ns).catch(() => {});
     this.namespaces.length = 0;
-  }
-}
-
-export async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, what: string, everyMs = 50): Promise<number> {
-  const t0 = performance.now();
-  for (;;) {
-    if (await cond()) return performance.now() - t0;
-    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
   }
 }

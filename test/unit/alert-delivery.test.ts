@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Deliverer, backoffMs, type DeliveryObserver } from '../../src/alerts/delivery.js';
-import { AlertQueue, type QueueStore, type QueuedAlert } from '../../src/alerts/queue.js';
+import { AlertQueue, FileQueueStore, type QueueStore, type QueuedAlert } from '../../src/alerts/queue.js';
 import type { AlertEvent, DeliveryResult, Notifier } from '../../src/alerts/types.js';
 import { LvsError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/log.js';
@@ -387,15 +387,6 @@ describe('AlertQueue (in-memory store)', () => {
     expect(store.ids()[99]).toBe('n1-100');
   });
 
-  it('does not add an id twice', async () => {
-    const store = new MemoryStore();
-    const q = await AlertQueue.fromStore(store, { target: 'ops', max: 10, log });
-    expect(await q.push(ev(1))).toEqual([]);
-    expect(await q.push({ ...ev(1), detail: 'again' })).toEqual([]);
-    expect(q.length).toBe(1);
-    expect(store.disk[0]!.event.detail).toBe('down #1');
-  });
-
   it('rejects a push whose write fails but keeps the alert for the next write', async () => {
     const store = new MemoryStore();
     const q = await AlertQueue.fromStore(store, { target: 'ops', max: 10, log });
@@ -407,11 +398,19 @@ describe('AlertQueue (in-memory store)', () => {
     expect(store.ids()).toEqual(['n1-1', 'n1-2']);
   });
 
-  it('validates the target name and max', async () => {
-    for (const target of ['', '.hidden', '../x', 'a/b', '-x', 'a b']) {
-      await expect(AlertQueue.fromStore(new MemoryStore(), { target, max: 10, log })).rejects.toBeInstanceOf(LvsError);
-    }
+  it('validates max', async () => {
     await expect(AlertQueue.fromStore(new MemoryStore(), { target: 'ops', max: 0, log })).rejects.toBeInstanceOf(LvsError);
-    await expect(AlertQueue.fromStore(new MemoryStore(), { target: 'Ops_1.prod-a', max: 1, log })).resolves.toBeInstanceOf(AlertQueue);
+    await expect(AlertQueue.fromStore(new MemoryStore(), { target: 'ops', max: 1, log })).resolves.toBeInstanceOf(AlertQueue);
+  });
+});
+
+describe('FileQueueStore', () => {
+  it('takes only target names that are plain file names, by the config\'s rule (1-63 characters)', () => {
+    // the constructor touches no file
+    const store = (target: string): FileQueueStore => new FileQueueStore({ dir: '/nonexistent', target, log, clock: new FakeClock() });
+    for (const target of ['', '.hidden', '..', '../x', 'a/b', '-x', 'a b', 'x'.repeat(64)]) {
+      expect(() => store(target), target).toThrow(LvsError);
+    }
+    for (const target of ['Ops_1.prod-a', 'x'.repeat(63)]) expect(store(target).file).toBe(`/nonexistent/${target}.json`);
   });
 });

@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  ALERTMANAGER_PATH, AlertFormatError, alertmanagerAlert, eventJson, renderWebhook, sign, slackText, verifySignature,
+  ALERTMANAGER_PATH, AlertFormatError, alertmanagerAlert, eventJson, renderWebhook, sign, slackText, verifySignature, webhookPath,
 } from '../../src/alerts/formats.js';
-import { ALERT_EVENT_TYPES, type AlertEvent, type WebhookFormat } from '../../src/alerts/types.js';
+import { ALERT_EVENT_TYPES, type AlertEvent, type AlertEventType, type WebhookFormat } from '../../src/alerts/types.js';
 
 const DOWN: AlertEvent = {
   seq: 42,
@@ -40,13 +40,13 @@ const UP: AlertEvent = {
 describe('generic', () => {
   it('is the event as JSON in a fixed key order, whatever order the object was built in', () => {
     const shuffled = Object.fromEntries(Object.entries(DOWN).reverse()) as unknown as AlertEvent;
-    const { body, path } = renderWebhook(shuffled, 'generic');
+    const { body } = renderWebhook(shuffled, 'generic');
     expect(body).toBe(
       '{"seq":42,"id":"lb1-42","type":"realserver_down","at":"2024-05-01T10:00:00.000Z","node":"lb1","service":"web",'
       + '"realserver":"198.51.100.2:80","from":"up","to":"down","detail":"connect ECONNREFUSED","failures":3,"repeat":0}',
     );
     expect(JSON.parse(body)).toEqual(DOWN);
-    expect(path).toBeUndefined();
+    expect(webhookPath('generic')).toBeUndefined();
   });
 
   it('leaves out absent fields and anything that is not an event field', () => {
@@ -106,13 +106,29 @@ describe('signature', () => {
 });
 
 describe('every format', () => {
-  it('carries the idempotency key and JSON content type, and renders every event type', () => {
+  it('carries the idempotency key and JSON content type, and renders every event type as that type', () => {
+    // a recovery carries the alertname of the alert it resolves
+    const alertname: Record<AlertEventType, string> = {
+      realserver_down: 'LvsdRealserverDown', realserver_up: 'LvsdRealserverDown', service_down: 'LvsdServiceDown', service_up: 'LvsdServiceDown',
+      failover: 'LvsdFailover', config_reload_failed: 'LvsdConfigReloadFailed', drain_started: 'LvsdDrain', drain_finished: 'LvsdDrain',
+    };
     for (const format of ['generic', 'alertmanager', 'slack'] as WebhookFormat[]) {
       for (const type of ALERT_EVENT_TYPES) {
+        const what = `${format} ${type}`;
         const { body, headers } = renderWebhook({ ...DOWN, type, id: `id-${type}` }, format);
-        expect(headers['idempotency-key'], `${format} ${type}`).toBe(`id-${type}`);
-        expect(headers['content-type']).toBe('application/json');
-        expect(() => JSON.parse(body) as unknown).not.toThrow();
+        expect(headers['idempotency-key'], what).toBe(`id-${type}`);
+        expect(headers['content-type'], what).toBe('application/json');
+        expect(headers['x-lvsd-event'], what).toBe(type);
+        const doc = JSON.parse(body) as unknown;
+        if (format === 'generic') {
+          expect((doc as AlertEvent).type, what).toBe(type);
+        } else if (format === 'slack') {
+          expect((doc as { text: string }).text, what).toMatch(new RegExp(`^\\[lb1\\] ${type} `));
+        } else {
+          const [alert, ...more] = doc as { labels: Record<string, string> }[];
+          expect(more, what).toEqual([]);
+          expect(alert!.labels['alertname'], what).toBe(alertname[type]);
+        }
       }
     }
   });
@@ -120,8 +136,8 @@ describe('every format', () => {
 
 describe('alertmanager', () => {
   it('a firing realserver_down: one alert, its labels, 24 h until lvsd resolves it, the API v2 path', () => {
-    const { body, path } = renderWebhook(DOWN, 'alertmanager');
-    expect(path).toBe(ALERTMANAGER_PATH);
+    const { body } = renderWebhook(DOWN, 'alertmanager');
+    expect(webhookPath('alertmanager')).toBe(ALERTMANAGER_PATH);
     expect(JSON.parse(body)).toEqual([{
       labels: { alertname: 'LvsdRealserverDown', node: 'lb1', service: 'web', realserver: '198.51.100.2:80', severity: 'warning' },
       annotations: {
@@ -190,8 +206,8 @@ describe('alertmanager', () => {
 
 describe('slack', () => {
   it('is one readable line: node, type, service, realserver, from→to, detail, counters', () => {
-    const { body, path } = renderWebhook({ ...DOWN, repeat: 2 }, 'slack');
-    expect(path).toBeUndefined();
+    const { body } = renderWebhook({ ...DOWN, repeat: 2 }, 'slack');
+    expect(webhookPath('slack')).toBeUndefined();
     expect(JSON.parse(body)).toEqual({
       text: '[lb1] realserver_down web 198.51.100.2:80 up→down: connect ECONNREFUSED (after 3 failures, repeat 2)',
     });
