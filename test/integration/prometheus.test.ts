@@ -49,12 +49,13 @@ t.describe('Prometheus and promtool against lvsd', () => {
     const r = await fetch(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(q)}`);
     return (await r.json()) as { status: string; error?: string; data?: { resultType: string; result: PromResult[] } };
   };
-  const waitForSeries = async (q: string, timeoutMs = 30_000): Promise<PromResult[]> => {
+  /** the query's result once `done` holds for it (default: any series), within timeoutMs */
+  const waitForSeries = async (q: string, done = (r: PromResult[]): boolean => r.length > 0, timeoutMs = 30_000): Promise<PromResult[]> => {
     const t0 = Date.now();
     for (;;) {
       // Prometheus may not listen yet
       const r = await query(q).catch((e: unknown) => ({ status: 'unreachable', error: String(e), data: undefined }));
-      if (r.status === 'success' && (r.data?.result.length ?? 0) > 0) return r.data!.result;
+      if (r.status === 'success' && r.data && done(r.data.result)) return r.data.result;
       if (Date.now() - t0 > timeoutMs) throw new Error(`no result for ${q} within ${timeoutMs} ms: ${JSON.stringify(r)}\n${promLog.slice(-2000)}`);
       await new Promise((res) => setTimeout(res, 250));
     }
@@ -83,7 +84,6 @@ services:
     const child = spawnLvsd(['run', '-c', cfg]);
     const line = await waitForLine(child, /"msg":"api listening"/);
     lvsdPort = (JSON.parse(line) as { listen: { port: number } }).listen.port;
-    await new Promise((r) => setTimeout(r, 1000)); // first verdicts
 
     promPort = await freePort();
     writeFileSync(path.join(dir, 'prometheus.yml'), `
@@ -125,13 +125,16 @@ scrape_configs:
   });
 
   t.it('Prometheus scrapes the realserver states, weights and build info', async () => {
-    const ups = await waitForSeries('lvsd_realserver_up{service="web"}');
+    // both verdicts in (neither UNKNOWN) in the same scrape the values are read from
+    await waitForSeries('lvsd_realserver_state{service="web",state=~"up|down"} == 1', (r) => r.length === 2);
+    const ups = await waitForSeries('lvsd_realserver_up{service="web"}', (r) => r.length === 2);
     const byRs = Object.fromEntries(ups.map((r) => [r.metric.realserver, r.value[1]]));
     expect(byRs).toEqual({ [`127.0.0.1:${up.port}`]: '1', [`127.0.0.1:${down.port}`]: '0' });
     const downNow = await waitForSeries('lvsd_realserver_state{state="down"} == 1');
     expect(downNow.map((r) => r.metric.realserver)).toEqual([`127.0.0.1:${down.port}`]);
     expect(downNow[0]!.metric).toMatchObject({ job: 'lvsd', service: 'web', check: 'http' });
-    const weights = await waitForSeries('lvsd_realserver_weight{service="web"}');
+    // the kernel's weight follows the verdict by one reconcile pass: a scrape or so later
+    const weights = await waitForSeries('lvsd_realserver_weight{service="web"}', (r) => r.some((x) => x.value[1] === '0'));
     expect(Object.fromEntries(weights.map((r) => [r.metric.realserver, r.value[1]]))).toEqual({ [`127.0.0.1:${up.port}`]: '4', [`127.0.0.1:${down.port}`]: '0' });
     const fails = await waitForSeries(`lvsd_realserver_consecutive_failures{realserver="127.0.0.1:${down.port}"} > 2`);
     expect(fails).toHaveLength(1);

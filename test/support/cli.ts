@@ -46,7 +46,8 @@ export function waitForLine(child: ChildProcess, re: RegExp, timeoutMs = 15_000)
     const timer = setTimeout(() => { cleanup(); reject(new Error(`no line matching ${re} within ${timeoutMs}ms; got:\n${buf}`)); }, timeoutMs);
     const onData = (d: Buffer): void => {
       buf += d.toString();
-      const line = buf.split('\n').find((l) => re.test(l));
+      // whole lines only: a line still being written must not match (and be parsed) half-way
+      const line = buf.split('\n').slice(0, -1).find((l) => re.test(l));
       if (line !== undefined) { cleanup(); resolve(line); }
     };
     const onExit = (code: number | null): void => { cleanup(); reject(new Error(`lvsd exited (${code}) before printing ${re}; got:\n${buf}`)); };

@@ -10,6 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type tls from 'node:tls';
+import { freePort } from './ports.js';
 
 export interface TestServer {
   readonly port: number;
@@ -123,10 +124,7 @@ export async function startTricklingHttp(everyMs = 100, totalBytes = 100): Promi
 
 /** A port where nothing listens: bound, noted, closed. */
 export async function refusedPort(): Promise<TestServer> {
-  const server = net.createServer();
-  const port = await listen(server);
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return { port, connections: 0, close: async () => {} };
+  return { port: await freePort(), connections: 0, close: async () => {} };
 }
 
 /** Accepts connections and never says a word. */
