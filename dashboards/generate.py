@@ -2,7 +2,7 @@
 # Writes lvsd-overview.json and lvsd-realserver.json (Grafana, provisioning-ready). The JSON is
 # what ships; edit here and run `python3 dashboards/generate.py` so both stay in step.
 # test/unit/dashboards.test.ts checks every query against the metrics lvsd exports.
-import json, os
+import json, os, sys
 DS = {"type": "prometheus", "uid": "${datasource}"}
 def var_ds():
     return {"name": "datasource", "label": "Prometheus", "type": "datasource", "query": "prometheus",
@@ -161,6 +161,8 @@ rs=dashboard("lvsd-realserver","lvsd: realserver","One realserver (or several): 
    var_q("service","Service",'label_values(lvsd_service_realservers{instance=~"$instance"}, service)'),
    var_q("realserver","Realserver",'label_values(lvsd_realserver_up{instance=~"$instance",service=~"$service"}, realserver)')],
   b.panels,[{"title":"Overview","type":"link","url":"/d/lvsd-overview/lvsd-overview?${datasource:queryparam}&${instance:queryparam}","targetBlank":False,"includeVars":False,"keepTime":True}])
+# the output directory: this one, or the first argument (the tests compare a fresh run with the files here)
+out=sys.argv[1] if len(sys.argv)>1 else os.path.dirname(os.path.abspath(__file__))
 for name,d in [("lvsd-overview.json",overview),("lvsd-realserver.json",rs)]:
-    open(os.path.join(os.path.dirname(os.path.abspath(__file__)), name),"w").write(json.dumps(d,indent=2)+"\n")
+    open(os.path.join(out, name),"w").write(json.dumps(d,indent=2)+"\n")
 print("ok")

@@ -4,7 +4,9 @@
  * carry. The exported set comes from lvsd's own registry with every family registered (VRRP
  * and IPVS included), not from a list kept by hand.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { dashboardQueries } from '../support/dashboards.js';
@@ -32,6 +34,17 @@ describe('Grafana dashboards', () => {
 
   it('there are an overview and a realserver drill-down', () => {
     expect(FILES.sort()).toEqual(['lvsd-overview.json', 'lvsd-realserver.json']);
+  });
+
+  it('the committed JSON is what dashboards/generate.py writes (edit the generator, then run it)', () => {
+    const out = mkdtempSync(path.join(os.tmpdir(), 'lvsd-dash-'));
+    try {
+      const r = spawnSync('python3', [path.join(DIR, 'generate.py'), out], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      for (const f of FILES) expect(readFileSync(path.join(out, f), 'utf8'), f).toBe(readFileSync(path.join(DIR, f), 'utf8'));
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 
   for (const file of FILES) {
