@@ -11,6 +11,8 @@ import path from 'node:path';
 import { removeTempFiles, setAside, writeFileAtomic } from '../core/atomic-file.js';
 import { LvsError, errorMessage } from '../core/errors.js';
 
+const SEQUENCE_FILE = '.seq.json';
+
 const BLOCK = 1000;
 
 interface SeqFile {
@@ -33,12 +35,15 @@ export class SequenceStore {
   }
 
   /**
-   * `<dir>/seq.json`; a missing file starts a new epoch at 1. A corrupt one is set aside (its
+   * `<dir>/.seq.json` (the dot: no alert target's queue file, `<name>.json` with a name that
+   * starts with a letter or digit, can be it); a missing file starts a new epoch at 1. A corrupt one is set aside (its
    * name is passed to `onCorrupt`) and a new epoch begins: new keys cannot collide with old ones.
    */
+  static readonly FILE = SEQUENCE_FILE;
+
   static async open(dir: string, onCorrupt?: (movedTo: string, reason: string) => void): Promise<SequenceStore> {
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const file = path.join(dir, 'seq.json');
+    const file = path.join(dir, SEQUENCE_FILE);
     await removeTempFiles(file);
     let s: SeqFile;
     try {

@@ -7,15 +7,14 @@
  * cut. A reader sees the old content or the new, never a mix; a failed write removes its temp
  * file. A crash mid-write can leave one behind: removeTempFiles() at open clears them.
  */
+import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
-/** distinguishes this process's temp files (a write never reuses a name) */
-let tmpSeq = 0;
-
+/** a fresh temp name per write (pid and random: no counter kept in the module) */
 function tmpName(file: string): string {
-  return `${file}.tmp-${process.pid}-${tmpSeq++}`;
+  return `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
 /** Replace `file` with `text` (UTF-8), created with `mode`. Throws what the filesystem said; nothing is left behind. */
@@ -58,7 +57,7 @@ export async function removeTempFiles(file: string): Promise<void> {
   for (const name of await fs.readdir(dir)) {
     if (!name.startsWith(`${base}.tmp`)) continue;
     const rest = name.slice(base.length);
-    if (rest === '.tmp' || /^\.tmp-\d+-\d+$/.test(rest)) await fs.rm(path.join(dir, name), { force: true });
+    if (rest === '.tmp' || /^\.tmp-\d+-[0-9a-f]{8}$/.test(rest)) await fs.rm(path.join(dir, name), { force: true });
   }
 }
 

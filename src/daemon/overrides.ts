@@ -3,8 +3,9 @@
  * survive restarts and reloads. Written whole and atomically (temp file, fsync, rename); a
  * corrupt file is set aside and reported, never the reason lvsd does not start.
  */
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { removeTempFiles, setAside, writeFileAtomic } from '../core/atomic-file.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { isWeight } from '../state/weight.js';
@@ -54,6 +55,8 @@ export class FileOverrideStore implements OverrideStore {
   }
 
   async load(): Promise<Map<string, Override>> {
+    // a write a crash cut short leaves its temp file behind
+    await removeTempFiles(this.file).catch(() => undefined);
     let text: string;
     try {
       text = await readFile(this.file, 'utf8');
@@ -75,8 +78,7 @@ export class FileOverrideStore implements OverrideStore {
       }
       return out;
     } catch (e) {
-      const aside = `${this.file}.corrupt-${Date.now()}`;
-      await rename(this.file, aside).catch(() => undefined);
+      const aside = await setAside(this.file).catch((err: unknown) => `(could not be moved: ${errorMessage(err)})`);
       this.log.error({ file: aside, err: errorMessage(e) }, 'overrides file was corrupt: set aside, starting without overrides');
       return new Map();
     }
@@ -91,14 +93,6 @@ export class FileOverrideStore implements OverrideStore {
 
   private async write(text: string): Promise<void> {
     await mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
-    const tmp = `${this.file}.tmp`;
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(text);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, this.file);
+    await writeFileAtomic(this.file, text);
   }
 }

@@ -123,7 +123,7 @@ describe('AlertQueue on disk', () => {
     expect(await fs.readdir(dir)).toEqual(['ops.json']);
 
     // a crash mid-write leaves a half temp file beside an intact queue file
-    await fs.writeFile(path.join(dir, 'ops.json.tmp-99999-7'), '{"version":1,"tar');
+    await fs.writeFile(path.join(dir, 'ops.json.tmp-99999-0a1b2c3d'), '{"version":1,"tar');
     const again = await AlertQueue.open({ dir, target: 'ops', max: 100, log });
     expect(again.length).toBe(19);
     expect(await fs.readdir(dir)).toEqual(['ops.json']);

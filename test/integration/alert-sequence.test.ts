@@ -6,7 +6,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { AlertQueue } from '../../src/alerts/queue.js';
 import { SequenceStore } from '../../src/alerts/sequence.js';
+import { silentLogger } from '../../src/core/log.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'lvsd-seq-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -29,7 +31,21 @@ describe('alert sequence store', () => {
     expect(many.every((n, i) => i === 0 || n === many[i - 1]! + 1)).toBe(true);
     const third = await SequenceStore.open(d);
     expect(await third.next()).toBeGreaterThan(many.at(-1)!);
-    expect(JSON.parse(readFileSync(path.join(d, 'seq.json'), 'utf8'))).toMatchObject({ epoch: first.epoch });
+    expect(JSON.parse(readFileSync(path.join(d, SequenceStore.FILE), 'utf8'))).toMatchObject({ epoch: first.epoch });
+  });
+
+  it('shares its directory with an alert target named "seq" without either overwriting the other', async () => {
+    const d = path.join(dir, 'named-seq');
+    const seq = await SequenceStore.open(d);
+    const n = await seq.next();
+    const q = await AlertQueue.open({ dir: d, target: 'seq', max: 10, log: silentLogger() });
+    await q.push({ seq: n, id: seq.key('lb', n), type: 'realserver_down', at: new Date(0).toISOString(), node: 'lb', detail: 'x' });
+    await q.flush();
+    const again = await SequenceStore.open(d);
+    expect(again.epoch).toBe(seq.epoch);
+    expect(await again.next()).toBeGreaterThan(n);
+    const reopened = await AlertQueue.open({ dir: d, target: 'seq', max: 10, log: silentLogger() });
+    expect(reopened.length).toBe(1);
   });
 
   it('a new state directory starts a new epoch', async () => {
@@ -42,7 +58,7 @@ describe('alert sequence store', () => {
   it('sets a corrupt file aside and starts a new epoch, so no key can repeat an old one', async () => {
     const d = path.join(dir, 'bad');
     const old = await SequenceStore.open(d);
-    writeFileSync(path.join(d, 'seq.json'), '{"epoch": 12');
+    writeFileSync(path.join(d, SequenceStore.FILE), '{"epoch": 12');
     const moved: string[] = [];
     const fresh = await SequenceStore.open(d, (to) => moved.push(to));
     expect(moved).toHaveLength(1);
