@@ -85,7 +85,7 @@ export class AlertSystem {
   handle(e: DaemonEvent): void {
     const input = policyInput(e);
     if (!input || this.closed) return;
-    this.enqueueWork(() => this.decide((p) => p.decide(input)));
+    this.decide((p) => p.decide(input));
   }
 
   /** stop delivering after a short grace to empty the queues; what is undelivered stays in state_dir for the next start */
@@ -105,11 +105,24 @@ export class AlertSystem {
     });
   }
 
-  private async decide(run: (p: AlertPolicy) => { send: readonly PolicyAlert[]; suppressed: number }): Promise<void> {
+  /**
+   * Run the policies now, in arrival order (they are synchronous; most events, e.g. every failed
+   * probe of a realserver already down, send nothing); only numbering and queueing what they
+   * send goes on the chain, in the same order.
+   */
+  private decide(run: (p: AlertPolicy) => { send: readonly PolicyAlert[]; suppressed: number }): void {
+    const sends: { readonly target: Target; readonly alerts: readonly PolicyAlert[] }[] = [];
     for (const t of this.targets) {
       const r = run(t.policy);
       for (let i = 0; i < r.suppressed; i++) this.deps.observer?.suppressed(t.cfg.name);
-      for (const a of r.send) {
+      if (r.send.length > 0) sends.push({ target: t, alerts: r.send });
+    }
+    if (sends.length > 0) this.enqueueWork(() => this.enqueueAlerts(sends));
+  }
+
+  private async enqueueAlerts(sends: readonly { readonly target: Target; readonly alerts: readonly PolicyAlert[] }[]): Promise<void> {
+    for (const { target: t, alerts } of sends) {
+      for (const a of alerts) {
         const seq = await this.seq.next();
         const event = toEvent(a, seq, this.seq.key(this.deps.node, seq), this.deps.node);
         await t.deliverer.enqueue(event);
@@ -125,7 +138,7 @@ export class AlertSystem {
     if (this.closed || !this.targets.some((t) => t.cfg.period !== undefined)) return;
     this.tickTimer = this.deps.clock.setTimeout(() => {
       const now = this.deps.clock.now();
-      this.enqueueWork(() => this.decide((p) => p.tick(now)));
+      this.decide((p) => p.tick(now));
       this.armTick();
     }, PERIOD_TICK_MS);
   }
