@@ -4,6 +4,7 @@
  * (a promise chain), so sequence numbers follow the order things happened and every alert is
  * on disk before the next event is looked at.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock, TimerHandle } from '../core/clock.js';
@@ -30,6 +31,12 @@ export interface AlertSystemDeps {
   readonly random: () => number;
   readonly log: Logger;
   readonly observer?: DeliveryObserver & { suppressed(target: string): void };
+  /**
+   * The system a reload replaces (closed by the caller): a target whose config is unchanged
+   * keeps its policy, so what it knows (a realserver already reported down, a repeat due) goes
+   * on and nothing is reported twice.
+   */
+  readonly previous?: AlertSystem;
 }
 
 interface Target {
@@ -68,7 +75,8 @@ export class AlertSystem {
         ...(deps.observer ? { observer: deps.observer } : {}),
       });
       if (queue.length > 0) log.info({ queued: queue.length }, 'undelivered alerts from the last run: delivering them first');
-      targets.push({ cfg, policy: new AlertPolicy(cfg), deliverer });
+      const kept = deps.previous?.targets.find((t) => t.cfg.name === cfg.name && isDeepStrictEqual(t.cfg, cfg));
+      targets.push({ cfg, policy: kept?.policy ?? new AlertPolicy(cfg), deliverer });
     }
     const system = new AlertSystem(deps, targets, seq);
     for (const t of targets) t.deliverer.start();

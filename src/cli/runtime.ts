@@ -13,7 +13,7 @@ import { systemClock } from '../core/clock.js';
 import { useCompactHeap } from '../core/heap.js';
 import { ConfigError, LvsError, errorMessage, formatProblem } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { Daemon } from '../daemon/daemon.js';
+import { Daemon, type DaemonEvent } from '../daemon/daemon.js';
 import { IpvsadmDriver } from '../ipvs/ipvsadm-driver.js';
 import { SyncDaemon } from '../ipvs/sync-daemon.js';
 import { MemoryIpvsDriver } from '../ipvs/memory-driver.js';
@@ -111,10 +111,11 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
   });
   let alerts: AlertSystem | undefined;
   const m = daemon.metrics;
-  const startAlerts = async (list: Config['alerts']): Promise<AlertSystem | undefined> => {
+  const startAlerts = async (list: Config['alerts'], previous?: AlertSystem): Promise<AlertSystem | undefined> => {
     if (list.length === 0) return undefined;
     const a = await AlertSystem.start({
       alerts: list, node: config.node.name, stateDir: config.stateDir, clock: systemClock, random: Math.random,
+      ...(previous ? { previous } : {}),
       log: log.child({ component: 'alerts' }),
       observer: {
         sent: (target) => m.alertsSent.inc({ target, result: 'sent' }),
@@ -128,7 +129,12 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
     return a;
   };
   alerts = await startAlerts(config.alerts);
-  daemon.onEvent((e) => alerts?.handle(e));
+  /** events that arrive while a reload swaps the alert system: handed to the new one, in order */
+  let held: DaemonEvent[] | undefined;
+  daemon.onEvent((e) => {
+    if (held) held.push(e);
+    else alerts?.handle(e);
+  });
   /** one reload at a time: SIGHUP, `lvsd reload` and the API may race */
   let reloading: Promise<unknown> = Promise.resolve();
   const reload = (dryRun: boolean): Promise<ReloadResult> => {
@@ -145,11 +151,18 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
       const plan = daemon.reload(next, { dryRun });
       if (!dryRun) await daemon.reconcileNow();
       if (!dryRun && plan.alertsChanged) {
-        // queues stay on disk across the swap: nothing queued is lost
+        // queues stay on disk across the swap, events meanwhile are held: nothing is lost
         const old = alerts;
-        alerts = undefined;
-        await old?.close();
-        alerts = await startAlerts(next.alerts);
+        held = [];
+        try {
+          await old?.close();
+          alerts = undefined;
+          alerts = await startAlerts(next.alerts, old);
+        } finally {
+          const events = held;
+          held = undefined;
+          for (const e of events) alerts?.handle(e);
+        }
       }
       return { ok: true, plan, text: formatPlan(plan) };
     });
