@@ -18,6 +18,7 @@ import { WebhookNotifier, targetUrl } from '../../src/alerts/webhook-notifier.js
 import { needs, which } from '../support/env.js';
 import { refusedPort, startHttp, type HttpTestServer } from '../support/servers.js';
 import { freePort } from '../support/ports.js';
+import { gone, killStrays } from '../support/processes.js';
 
 const EVENT: AlertEvent = {
   seq: 7,
@@ -211,13 +212,7 @@ describe('ExecNotifier running real commands', () => {
   /** grandchildren the tests started, killed by PID in afterAll if the notifier failed to */
   const strays: number[] = [];
   afterAll(() => {
-    for (const pid of strays) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone, as it should be
-      }
-    }
+    killStrays(strays);
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -301,21 +296,6 @@ describe('ExecNotifier running real commands', () => {
       .toMatchObject({ ok: false, permanent: true, error: expect.stringMatching(/^cannot run sh: /) as unknown });
   });
 });
-
-/** Dead = no such process, or a zombie nobody reaped yet (it runs nothing any more). */
-async function gone(pid: number, withinMs: number): Promise<boolean> {
-  const end = Date.now() + withinMs;
-  for (;;) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) return true;
-    } catch {
-      return true;
-    }
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 // ---- a real Alertmanager ----
 

@@ -5,46 +5,14 @@
  * killGroupOnExit what it started dies at its exit; maxOutputBytes bounds what is kept, not
  * what is read.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCommand } from '../../src/core/run-command.js';
+import { gone, killStrays, running } from '../support/processes.js';
 
 /** background processes the tests left (or failed to kill): killed by PID at the end */
 const strays: number[] = [];
-afterAll(() => {
-  for (const pid of strays) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
-
-/** Whether `pid` still runs: signal 0 reaches it and it is not a zombie nobody reaped yet. */
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return false;
-  }
-}
-
-/** poll until `pid` no longer runs; false if it still does after `withinMs` */
-async function gone(pid: number, withinMs: number): Promise<boolean> {
-  const end = Date.now() + withinMs;
-  while (running(pid)) {
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return true;
-}
+afterAll(() => killStrays(strays));
 
 describe('runCommand', () => {
   it('kills the process group at the timeout and rejects then, not when a grandchild ends', async () => {

@@ -35,13 +35,18 @@ class ScriptedKit implements ProbeKit {
 let daemon: Daemon | undefined;
 afterEach(async () => { await daemon?.close(); daemon = undefined; });
 
+/** a test's config: no API, the memory driver unless the test says otherwise */
+function wiringConfig(yaml: string, file = 'wiring.yaml') {
+  const ipvs = /^ipvs:/m.test(yaml) ? '' : 'ipvs: { driver: memory, resync_interval: 60s }\n';
+  return parseConfig(`api: { listen: false, socket: false }\n${ipvs}${yaml}`, file);
+}
+
 function start(yaml: string, overrides?: MemoryOverrideStore) {
   const clock = new FakeClock(0);
   const kit = new ScriptedKit();
   const commands: string[] = [];
   const driver = new MemoryIpvsDriver({ onChange: (c) => commands.push(c) });
-  const ipvs = /^ipvs:/m.test(yaml) ? '' : 'ipvs: { driver: memory, resync_interval: 60s }\n';
-  const config = parseConfig(`api: { listen: false, socket: false }\n${ipvs}${yaml}`, 'wiring.yaml');
+  const config = wiringConfig(yaml);
   daemon = new Daemon({ config, clock, random: () => 0, log: silentLogger(), probes: kit, driver, defaultMetrics: false, ...(overrides ? { overrides } : {}) });
   const weights = async (vip: string) => {
     const t = await driver.read();
@@ -457,8 +462,7 @@ services:
     d.drain('web', '198.51.100.3:80', { reason: 'kept across the reload' });
     transitions.length = 0;
     const calls = kit.calls.get('198.51.100.2:80');
-    const next = parseConfig(`api: { listen: false, socket: false }
-ipvs: { driver: memory, resync_interval: 60s, drain_before_remove: 0s }
+    const next = wiringConfig(`ipvs: { driver: memory, resync_interval: 60s, drain_before_remove: 0s }
 defaults: { interval: 1s, timeout: 500ms, rise: 1, fall: 1 }
 services:
   - name: web
@@ -499,8 +503,7 @@ services:
     expect(lines.filter((l) => l.includes('198.51.100.4:80') || l.includes('service="old"'))).toEqual([]);
     expect(lines.some((l) => l.startsWith('lvsd_probes_total{service="web",realserver="198.51.100.2:80",check="tcp"'))).toBe(true);
     // a new check type starts new probe series; the transitions stay
-    d.reload(parseConfig(`api: { listen: false, socket: false }
-ipvs: { driver: memory, resync_interval: 60s, drain_before_remove: 0s }
+    d.reload(wiringConfig(`ipvs: { driver: memory, resync_interval: 60s, drain_before_remove: 0s }
 defaults: { interval: 1s, timeout: 500ms, rise: 1, fall: 1 }
 services:
   - name: web
