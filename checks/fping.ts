@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { PingReply, PingRequest, Pinger } from './ping-types.js';
 import { perEchoWaitMs } from './ping-types.js';
+import type { AbortLike } from './cancel.js';
 import { firstLine } from './result.js';
 
 export interface FpingOptions {
@@ -18,7 +19,7 @@ export interface FpingOptions {
 
 interface Waiter {
   readonly resolve: (reply: PingReply) => void;
-  readonly signal: AbortSignal;
+  readonly signal: AbortLike;
   readonly onAbort: () => void;
 }
 

@@ -10,6 +10,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import type { AbortLike } from './cancel.js';
 import type { Verdict } from './result.js';
 import { describeError, error, fail } from './result.js';
 
@@ -72,7 +73,7 @@ export class HttpConnections {
    * Connect (and handshake, for TLS). `signal` aborting destroys the socket; the listener is
    * gone once this settles, so the socket can outlive the attempt in the pool.
    */
-  connect(origin: HttpOrigin, signal: AbortSignal): Promise<net.Socket | Verdict> {
+  connect(origin: HttpOrigin, signal: AbortLike): Promise<net.Socket | Verdict> {
     if (this.closed || signal.aborted) return Promise.resolve(error('aborted before connecting'));
     return new Promise((resolve) => {
       const sock: net.Socket = origin.tls

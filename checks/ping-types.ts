@@ -1,4 +1,5 @@
 /** What the icmp probe asks of a pinger (fping batcher or the system-ping fallback). */
+import type { AbortLike } from './cancel.js';
 
 export interface PingRequest {
   /** IPv4 or IPv6 literal */
@@ -7,7 +8,7 @@ export interface PingRequest {
   readonly count: number;
   /** the check's total deadline, ms; the pinger must answer within it */
   readonly timeoutMs: number;
-  readonly signal: AbortSignal;
+  readonly signal: AbortLike;
 }
 
 export type PingReply =

@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import net from 'node:net';
 import type { PingReply, PingRequest, Pinger } from './ping-types.js';
 import { perEchoWaitMs } from './ping-types.js';
+import { abortSignalOf } from './cancel.js';
 import { firstLine } from './result.js';
 
 /** gap between echoes when count > 1 (iputils lets unprivileged users go down to 2 ms) */
@@ -29,7 +30,7 @@ export class SystemPinger implements Pinger {
         this.path,
         args,
         // the signal kills ping when the check is aborted; `timeout` is only a backstop
-        { signal: req.signal, killSignal: 'SIGKILL', timeout: req.timeoutMs + 2000, maxBuffer: 64 * 1024 },
+        { signal: abortSignalOf(req.signal), killSignal: 'SIGKILL', timeout: req.timeoutMs + 2000, maxBuffer: 64 * 1024 },
         (err, stdout, stderr) => {
           const code = (err as NodeJS.ErrnoException | null)?.code;
           if (code === 'ENOENT' || code === 'EACCES') {

@@ -2,6 +2,7 @@
  * The one place that turns probe work into a ProbeResult: deadline, kit shutdown, timing and
  * "never rejects" are handled here once, so each probe only describes its protocol.
  */
+import { Cancellation, type AbortLike } from './cancel.js';
 import type { ProbeContext, ProbeOutcome, ProbeResult } from './types.js';
 
 export interface Verdict {
@@ -11,7 +12,7 @@ export interface Verdict {
 
 /** What a probe body gets: an abort signal (deadline or kit closed) and a slot for "what we wait for". */
 export interface Attempt {
-  readonly signal: AbortSignal;
+  readonly signal: AbortLike;
   /** e.g. "connecting", "waiting for headers"; shown in the timeout detail */
   pending: string;
 }
@@ -26,16 +27,16 @@ export const error = (detail: string): Verdict => ({ outcome: 'error', detail })
  * there (a few percent of CPU with a thousand probes in flight).
  */
 export class AttemptRegistry {
-  private readonly live = new Set<AbortController>();
+  private readonly live = new Set<Cancellation>();
   private closedWith: { readonly reason: unknown } | undefined;
 
   /** track an attempt; one registered after close is aborted at once */
-  add(ac: AbortController): void {
+  add(ac: Cancellation): void {
     if (this.closedWith) ac.abort(this.closedWith.reason);
     else this.live.add(ac);
   }
 
-  delete(ac: AbortController): void {
+  delete(ac: Cancellation): void {
     this.live.delete(ac);
   }
 
@@ -62,21 +63,21 @@ export async function runAttempt(
   body: (attempt: Attempt) => Promise<Verdict>,
 ): Promise<ProbeResult> {
   const t0 = performance.now();
-  const ac = new AbortController();
+  const ac = new Cancellation();
   const unlink = link(ctx.signal, ac);
   stop.add(ac);
-  const attempt: Attempt = { signal: ac.signal, pending: 'before starting' };
+  const attempt: Attempt = { signal: ac, pending: 'before starting' };
   let onAbort: (() => void) | undefined;
   try {
     const aborted = new Promise<Verdict>((resolve) => {
-      onAbort = () => resolve(abortVerdict(ac.signal.reason, attempt.pending, ctx.timeoutMs));
-      if (ac.signal.aborted) onAbort();
-      else ac.signal.addEventListener('abort', onAbort, { once: true });
+      onAbort = () => resolve(abortVerdict(ac.reason, attempt.pending, ctx.timeoutMs));
+      if (ac.aborted) onAbort();
+      else ac.addEventListener('abort', onAbort, { once: true });
     });
-    const work = ac.signal.aborted
+    const work = ac.aborted
       ? aborted
       : body(attempt).catch((err: unknown) =>
-          ac.signal.aborted ? abortVerdict(ac.signal.reason, attempt.pending, ctx.timeoutMs) : error(describeError(err)),
+          ac.aborted ? abortVerdict(ac.reason, attempt.pending, ctx.timeoutMs) : error(describeError(err)),
         );
     const v = await Promise.race([aborted, work]);
     return { ok: v.outcome === 'ok', outcome: v.outcome, detail: v.detail, durationMs: performance.now() - t0 };
@@ -86,20 +87,18 @@ export async function runAttempt(
   } finally {
     unlink();
     stop.delete(ac);
-    if (onAbort) ac.signal.removeEventListener('abort', onAbort);
-    if (!ac.signal.aborted) ac.abort(SETTLED);
+    if (onAbort) ac.removeEventListener('abort', onAbort);
+    if (!ac.aborted) ac.abort(SETTLED);
   }
 }
 
 /** Forward an abort from `from` to `to`; returns the unlink function (no AbortSignal.any: no leaks on long-lived signals). */
-function link(from: AbortSignal, to: AbortController): () => void {
+function link(from: AbortLike, to: Cancellation): () => void {
   if (from.aborted) {
-    if (!to.signal.aborted) to.abort(from.reason);
+    to.abort(from.reason);
     return () => {};
   }
-  const fwd = (): void => {
-    if (!to.signal.aborted) to.abort(from.reason);
-  };
+  const fwd = (): void => to.abort(from.reason);
   from.addEventListener('abort', fwd, { once: true });
   return () => from.removeEventListener('abort', fwd);
 }

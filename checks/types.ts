@@ -3,6 +3,7 @@
  * A probe answers one question — is this target healthy right now? — and nothing else:
  * rise/fall, scheduling, retries and weights live in the daemon, never here.
  */
+import type { AbortLike } from './cancel.js';
 
 export type CheckType = 'icmp' | 'tcp' | 'http' | 'https' | 'banner' | 'exec';
 
@@ -50,7 +51,7 @@ export interface ProbeTarget {
 
 export interface ProbeContext {
   /** aborted when the total deadline passes (or the daemon stops); the probe must settle promptly */
-  readonly signal: AbortSignal;
+  readonly signal: AbortLike;
   /** the same deadline in ms, for tools that take their own timeout (fping -t, ping -W) */
   readonly timeoutMs: number;
 }

@@ -1,11 +1,12 @@
 /**
  * The probe scheduler: one timer chain per job, so a check never overlaps itself; a global
- * concurrency cap; a total deadline per probe (an AbortSignal driven by the injected clock);
+ * concurrency cap; a total deadline per probe (a Cancellation driven by the injected clock);
  * first runs spread uniformly over the interval so thousands of checks do not fire together;
  * fixed-rate re-arming (no drift) with the interval chosen by the realserver's phase
  * (fast while between states, slow while down). Cron-scheduled jobs go through node-cron
  * with noOverlap and share the same cap and deadline.
  */
+import { Cancellation } from '../../checks/cancel.js';
 import type { ProbeContext, ProbeResult } from '../../checks/types.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
@@ -53,7 +54,7 @@ interface JobState {
   cronStop?: () => void;
   running: boolean;
   stopped: boolean;
-  controller?: AbortController | undefined;
+  controller?: Cancellation | undefined;
   /** settles the in-flight probe at once (used on stop: a probe deaf to its signal must not hold close()) */
   abandon?: (() => void) | undefined;
 }
@@ -175,35 +176,44 @@ export class ProbeScheduler {
     this.arm(st, Math.max(scheduledAt + interval, finishedAt));
   }
 
-  /** one probe with its total deadline; a probe that ignores its signal is abandoned after a grace */
-  private async probe(st: JobState, job: ScheduledJob): Promise<ProbeResult> {
+  /**
+   * One probe with its total deadline; a probe that ignores its signal is abandoned after a
+   * grace. One promise settled once by whichever comes first (result, crash, grace, stop):
+   * no race, and the grace timer exists only once the deadline has passed.
+   */
+  private probe(st: JobState, job: ScheduledJob): Promise<ProbeResult> {
     const { clock } = this.deps;
-    const controller = new AbortController();
+    const controller = new Cancellation();
     const t0 = clock.now();
-    let grace: TimerHandle | undefined;
-    let settle: ((r: ProbeResult) => void) | undefined;
-    // the grace timer exists only once the deadline has passed: the common path allocates one timer
-    const abandoned = new Promise<ProbeResult>((resolve) => { settle = resolve; });
-    const give = (detail: string): void => settle?.({ ok: false, outcome: 'timeout', durationMs: clock.now() - t0, detail });
-    const deadline = clock.setTimeout(() => {
-      controller.abort(new DOMException(`deadline of ${job.timeoutMs}ms passed`, 'TimeoutError'));
-      grace = clock.setTimeout(() => give(`probe did not settle ${SETTLE_GRACE_MS}ms after its ${job.timeoutMs}ms deadline`), SETTLE_GRACE_MS);
-    }, job.timeoutMs);
-    st.controller = controller;
-    st.abandon = () => give('check stopped');
-    try {
-      return await Promise.race([
-        job.run({ signal: controller.signal, timeoutMs: job.timeoutMs }),
-        abandoned,
-      ]);
-    } catch (e) {
-      // a probe must not reject; if one does, it is a bug, recorded as an error result
-      return { ok: false, outcome: 'error', durationMs: clock.now() - t0, detail: `probe crashed: ${errorMessage(e)}` };
-    } finally {
-      deadline.cancel();
-      grace?.cancel();
-      st.controller = undefined;
-      st.abandon = undefined;
-    }
+    return new Promise<ProbeResult>((resolve) => {
+      let grace: TimerHandle | undefined;
+      let done = false;
+      const finish = (r: ProbeResult): void => {
+        if (done) return;
+        done = true;
+        deadline.cancel();
+        grace?.cancel();
+        st.controller = undefined;
+        st.abandon = undefined;
+        resolve(r);
+      };
+      const give = (detail: string): void => finish({ ok: false, outcome: 'timeout', durationMs: clock.now() - t0, detail });
+      const deadline = clock.setTimeout(() => {
+        controller.abort(new DOMException(`deadline of ${job.timeoutMs}ms passed`, 'TimeoutError'));
+        grace = clock.setTimeout(() => give(`probe did not settle ${SETTLE_GRACE_MS}ms after its ${job.timeoutMs}ms deadline`), SETTLE_GRACE_MS);
+      }, job.timeoutMs);
+      st.controller = controller;
+      st.abandon = () => give('check stopped');
+      let running: Promise<ProbeResult>;
+      try {
+        running = job.run({ signal: controller, timeoutMs: job.timeoutMs });
+      } catch (e) {
+        running = Promise.reject(e);
+      }
+      running.then(finish, (e: unknown) => {
+        // a probe must not reject; if one does, it is a bug, recorded as an error result
+        finish({ ok: false, outcome: 'error', durationMs: clock.now() - t0, detail: `probe crashed: ${errorMessage(e)}` });
+      });
+    });
   }
 }
