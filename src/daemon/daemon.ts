@@ -9,7 +9,7 @@ import { LvsError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Config, RealserverConfig, ServiceConfig } from '../config/types.js';
 import { Reconciler, type ReconcileReport } from '../ipvs/reconciler.js';
-import { endpointKey, serviceKey, type IpvsDriver, type IpvsOp, type IpvsTable, type VirtualService } from '../ipvs/types.js';
+import { endpointKey, serviceKey, type IpvsDriver, type IpvsOp, type IpvsTable, type VirtualService, type WantedTable } from '../ipvs/types.js';
 import { Metrics, type RealserverGaugeRow } from '../metrics/metrics.js';
 import { ProbeScheduler, type CronStarter, type RunInfo, type ScheduledJob } from '../scheduler/scheduler.js';
 import { applyResult, checkPhase, initialHealth, type CheckPhase, type HealthState, type Transition } from '../state/realserver.js';
@@ -22,7 +22,7 @@ import { checkSpecOf, probeJobKey } from './probe-jobs.js';
 import { buildStatus, realserverGaugeRows, type RealserverStatus, type StatusSnapshot } from './status.js';
 import { planLeaving, type LeavingDestination } from './leaving.js';
 import type { ProbeTally } from '../metrics/probe-metrics.js';
-import { buildWantedTable, virtualService, type WantedResult } from './wanted-table.js';
+import { virtualService, WantedTableBuilder, type WantedResult } from './wanted-table.js';
 
 export interface DaemonDeps {
   readonly config: Config;
@@ -109,6 +109,10 @@ export class Daemon {
   private readonly reconciler: Reconciler;
   private readonly listeners = new Set<(e: DaemonEvent) => void>();
   private wanted: WantedResult | undefined;
+  /** the wanted table of this config, kept current as records change (markDirty) */
+  private builder!: WantedTableBuilder;
+  /** when a leaving destination's connection count is looked at next (from the last full pass) */
+  private leavingCheckAt: number | undefined;
   private table: IpvsTable | undefined;
   /** per managed service key, the destinations the config names (realservers, sorry server) */
   private configured = new Map<string, Set<string>>();
@@ -154,7 +158,7 @@ export class Daemon {
     this.reconciler = new Reconciler({
       driver: deps.driver, clock: deps.clock, log: deps.log.child({ component: 'ipvs' }),
       resyncIntervalMs: this.config.ipvs.resyncIntervalMs,
-      wanted: (actual) => this.computeWanted(actual).table,
+      wanted: (actual, full) => this.computeWanted(actual, full),
       onReport: (r) => this.onReconciled(r),
       explain: (op) => this.explain(op),
     });
@@ -209,6 +213,7 @@ export class Daemon {
       if (outage) outages.set(service, { rounds: outage.rounds, failedThisRound: new Set() });
     }
     this.outages = outages;
+    this.builder = new WantedTableBuilder(config.services.map((svc) => ({ config: svc, realservers: this.byService.get(svc) ?? [] })));
     this.serviceCounts = new Map(config.services.map((svc) => [svc, { usable: 0, unknown: 0 }]));
     for (const r of this.records) this.countRecord(r, 1);
   }
@@ -349,6 +354,7 @@ export class Daemon {
         this.countRecord(rec, -1);
         rec.health = step.state;
         this.countRecord(rec, 1);
+        this.builder.markDirty(rec.service, rec.index);
         changed = true;
         this.onTransition(rec, step.transition, result);
       } else {
@@ -442,6 +448,7 @@ export class Daemon {
       throw new LvsError('LVSD_ERR_BAD_REQUEST', `weight must be an integer 0..${MAX_WEIGHT}, or null to go back to the config; got ${weight}`, { weight });
     }
     rec.weightOverride = weight ?? undefined;
+    this.builder.markDirty(rec.service, rec.index);
     this.deps.log.info({ service, realserver, weight, configured: rec.config.weight, reason }, weight === null ? 'weight override removed' : 'weight override');
     this.saveOverrides();
     this.reconciler.request();
@@ -483,6 +490,7 @@ export class Daemon {
     this.countRecord(rec, -1);
     rec.admin = admin;
     this.countRecord(rec, 1);
+    this.builder.markDirty(rec.service, rec.index);
     rec.adminReason = admin === 'none' ? undefined : reason;
     this.deps.log.info({ service, realserver, from: before, to: admin, until: until && new Date(until).toISOString(), reason }, 'admin state');
     if (opts.announce !== false) {
@@ -525,7 +533,10 @@ export class Daemon {
         stale = true;
         continue;
       }
-      if (o.weight !== undefined) rec.weightOverride = o.weight;
+      if (o.weight !== undefined) {
+        rec.weightOverride = o.weight;
+        this.builder.markDirty(rec.service, rec.index);
+      }
       const expired = o.until !== undefined && o.until <= now;
       // not announced again: the drain_started alert went out when the operator drained it
       if (o.admin !== undefined && !expired) this.applyAdmin(rec, o.admin, o.reason ?? 'restored', now, o.until, { announce: false });
@@ -606,40 +617,49 @@ export class Daemon {
   }
 
   /**
-   * The wanted table. Given the kernel's table (a reconcile pass), destinations the config no
-   * longer names are added at weight 0 while they drain (see leaving.ts).
+   * The wanted table for a reconcile pass. A full pass (given the kernel's table afresh) also
+   * recomputes every realserver, keeps destinations the config no longer names at weight 0
+   * while they drain (see leaving.ts) and deletes services a reload removed; a pass for state
+   * changes takes what changed since the last pass.
    */
-  private computeWanted(actual: IpvsTable): WantedResult {
+  private computeWanted(actual: IpvsTable, full: boolean): WantedTable {
     const now = this.deps.clock.now();
-    const base = this.baseWanted(now);
+    if (full) this.builder.markAllDirty();
+    const base = this.builder.update(now);
+    const changed = this.builder.takeChanges();
+    this.wanted = base;
+    if (!full) {
+      this.armTimedChange(base.nextChangeAt);
+      return changed ? { ...base.table, changed } : base.table;
+    }
     const leaving = planLeaving({
       wanted: base.table, actual, configured: this.configured, since: this.leavingSince, now,
       drainMs: this.config.ipvs.drainBeforeRemoveMs,
     });
     this.leavingSince = leaving.since;
     this.leaving = leaving.draining;
+    this.leavingCheckAt = leaving.nextCheckAt;
     // services a reload removed: gone from the kernel once a pass has deleted them
     for (const key of this.retired.keys()) if (!actual.services.has(key)) this.retired.delete(key);
-    const table = this.retired.size > 0 ? { ...leaving.table, remove: new Map(this.retired) } : leaving.table;
-    const wanted = { ...base, table };
-    this.wanted = wanted;
-    const next = [base.nextChangeAt, leaving.nextCheckAt].filter((t): t is number => t !== undefined);
-    this.armTimedChange(next.length > 0 ? Math.min(...next) : undefined);
-    return wanted;
+    this.armTimedChange(base.nextChangeAt);
+    return this.retired.size > 0 ? { ...leaving.table, remove: new Map(this.retired) } : leaving.table;
   }
 
   /** from the realservers' states alone (no kernel view) */
   private baseWanted(now: number): WantedResult {
-    return buildWantedTable(this.config.services.map((config) => ({ config, realservers: this.byService.get(config) ?? [] })), now);
+    return this.builder.update(now);
   }
 
   /** a reconcile when the wanted table changes by itself: a slow-start step, a drain to check */
-  private armTimedChange(at: number | undefined): void {
+  private armTimedChange(rampAt: number | undefined): void {
     this.timedChange?.cancel();
     this.timedChange = undefined;
-    if (at === undefined || this.stopped) return;
-    // fresh: a draining realserver's connection count is what this looks at
-    this.timedChange = this.deps.clock.setTimeout(() => this.reconciler.request({ fresh: true }), at - this.deps.clock.now());
+    const drainAt = this.leavingCheckAt;
+    if ((rampAt === undefined && drainAt === undefined) || this.stopped) return;
+    const at = Math.min(rampAt ?? Infinity, drainAt ?? Infinity);
+    // fresh (a full pass): a draining realserver's connection count is what that looks at
+    const fresh = drainAt !== undefined && drainAt <= at;
+    this.timedChange = this.deps.clock.setTimeout(() => this.reconciler.request({ fresh }), at - this.deps.clock.now());
   }
 
   /** the reason an IPVS op is made, from the state of the realserver it is about */

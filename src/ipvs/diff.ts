@@ -5,40 +5,70 @@
  * passes through an empty moment when one realserver replaces another (sorry server swaps).
  */
 import type {
-  ActualDestination, Destination, IpvsOp, IpvsTable, VirtualService, WantedDestination, WantedTable,
+  ActualDestination, Destination, IpvsOp, IpvsTable, ServiceEntry, VirtualService, WantedChanges, WantedDestination, WantedTable,
 } from './types.js';
 
-export function planOps(wanted: WantedTable, actual: IpvsTable): IpvsOp[] {
-  const serviceOps: IpvsOp[] = [];
-  const addOps: IpvsOp[] = [];
-  const editOps: IpvsOp[] = [];
-  const deleteOps: IpvsOp[] = [];
-
-  for (const [key, want] of wanted.services) {
-    const have = actual.services.get(key);
-    const service = want.service;
-    if (!have) serviceOps.push({ op: 'add-service', service });
-    else if (!sameService(service, have.service)) serviceOps.push({ op: 'edit-service', service });
-
-    for (const [dkey, wd] of want.destinations) {
-      const hd = have?.destinations.get(dkey);
-      if (!hd) {
-        if (!wd.keep) addOps.push({ op: 'add-dest', service, dest: strip(wd) });
-        continue;
-      }
-      const target: Destination = wd.keep ? { ...strip(wd), weight: hd.weight } : strip(wd);
-      if (!sameDest(target, hd)) editOps.push({ op: 'edit-dest', service, dest: target });
+/**
+ * With `scope`, only those destinations of those services are compared (the rest is known to
+ * match already); a scoped service missing from `actual` is planned whole, and services to
+ * remove are left to an unscoped pass.
+ */
+export function planOps(wanted: WantedTable, actual: IpvsTable, scope?: WantedChanges): IpvsOp[] {
+  const ops: Ops = { service: [], add: [], edit: [], delete: [] };
+  if (scope) {
+    for (const [key, keys] of scope) {
+      const want = wanted.services.get(key);
+      if (!want) continue;
+      const have = actual.services.get(key);
+      if (have) planService(want, have, keys, ops);
+      else planService(want, undefined, undefined, ops);
     }
-    if (have) {
-      for (const [dkey, hd] of have.destinations) {
-        if (!want.destinations.has(dkey)) deleteOps.push({ op: 'delete-dest', service, dest: strip(hd) });
-      }
-    }
+    return [...ops.service, ...ops.add, ...ops.edit, ...ops.delete];
   }
+  for (const [key, want] of wanted.services) planService(want, actual.services.get(key), undefined, ops);
   for (const [key, service] of wanted.remove ?? []) {
-    if (!wanted.services.has(key) && actual.services.has(key)) deleteOps.push({ op: 'delete-service', service });
+    if (!wanted.services.has(key) && actual.services.has(key)) ops.delete.push({ op: 'delete-service', service });
   }
-  return [...serviceOps, ...addOps, ...editOps, ...deleteOps];
+  return [...ops.service, ...ops.add, ...ops.edit, ...ops.delete];
+}
+
+interface Ops {
+  readonly service: IpvsOp[];
+  readonly add: IpvsOp[];
+  readonly edit: IpvsOp[];
+  readonly delete: IpvsOp[];
+}
+
+/** one service: every destination on either side, or only `keys` */
+function planService(
+  want: ServiceEntry<WantedDestination>, have: ServiceEntry | undefined, keys: ReadonlySet<string> | undefined, ops: Ops,
+): void {
+  const service = want.service;
+  if (!have) ops.service.push({ op: 'add-service', service });
+  else if (!sameService(service, have.service)) ops.service.push({ op: 'edit-service', service });
+  const one = (dkey: string, wd: WantedDestination | undefined): void => {
+    const hd = have?.destinations.get(dkey);
+    if (!wd) {
+      if (hd) ops.delete.push({ op: 'delete-dest', service, dest: strip(hd) });
+      return;
+    }
+    if (!hd) {
+      if (!wd.keep) ops.add.push({ op: 'add-dest', service, dest: strip(wd) });
+      return;
+    }
+    const target: Destination = wd.keep ? { ...strip(wd), weight: hd.weight } : strip(wd);
+    if (!sameDest(target, hd)) ops.edit.push({ op: 'edit-dest', service, dest: target });
+  };
+  if (keys) {
+    for (const dkey of keys) one(dkey, want.destinations.get(dkey));
+    return;
+  }
+  for (const [dkey, wd] of want.destinations) one(dkey, wd);
+  if (have) {
+    for (const [dkey, hd] of have.destinations) {
+      if (!want.destinations.has(dkey)) ops.delete.push({ op: 'delete-dest', service, dest: strip(hd) });
+    }
+  }
 }
 
 function sameService(a: VirtualService, b: VirtualService): boolean {

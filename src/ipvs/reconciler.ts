@@ -4,11 +4,12 @@
  * failing line, so only a re-read tells what happened). Requests coalesce: many state changes
  * in one tick make one pass, and passes are at least `minIntervalMs` apart and never hold the
  * event loop more than half the time (the gap after a pass is at least as long as the pass
- * spent planning; waiting for ipvsadm does not count), so a wave of
- * transitions (thousands of realservers coming UP at start-up) costs a few full diffs, not one
- * per transition, and leaves the probes half the event loop; a lone change while idle still
- * goes out at once. A pass that cannot converge
- * is retried with backoff; a periodic resync repairs drift (hand-made changes).
+ * spent planning and reading the table), so a wave of transitions (thousands of realservers
+ * coming UP at start-up) costs a few passes, not one per transition; a lone change while idle
+ * still goes out at once. A pass for state changes plans from the table the last pass verified
+ * and diffs only the destinations the wanted side says changed; start, resync, retry and
+ * reload diff everything. A pass that cannot converge is retried with backoff; a periodic
+ * resync repairs drift (hand-made changes).
  */
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
@@ -42,8 +43,12 @@ export interface ReconcileReport {
 
 export interface ReconcilerDeps {
   readonly driver: IpvsDriver;
-  /** the table lvsd wants, given what the kernel holds now (realservers leaving the config drain first) */
-  readonly wanted: (actual: IpvsTable) => WantedTable;
+  /**
+   * The table lvsd wants, given what the kernel holds now (realservers leaving the config drain
+   * first). `full`: this pass diffs everything (start, resync, retry, reload); otherwise only
+   * what `changed` names is diffed, so the table need not say what only a full pass needs.
+   */
+  readonly wanted: (actual: IpvsTable, full: boolean) => WantedTable;
   readonly clock: Clock;
   readonly log: Logger;
   readonly resyncIntervalMs: number;
@@ -69,8 +74,16 @@ export class Reconciler {
   private last: ReconcileReport | undefined;
   private lastPassAt = Number.NEGATIVE_INFINITY;
   private lastPassEnd = Number.NEGATIVE_INFINITY;
-  /** time the last pass held the event loop: computing the wanted table and planning */
-  private lastPlanningMs = 0;
+  /** time the last pass held the event loop or read the table: computing the wanted table, planning, reading */
+  private lastBusyMs = 0;
+  /**
+   * Destinations whose wanted entry changed since `verified` was known to match the wanted
+   * table; a pass that plans from `verified` diffs only these. False: unknown, diff everything.
+   */
+  private readonly pending = new Map<string, Set<string>>();
+  private pendingKnown = false;
+  /** the running pass diffs everything */
+  private full = true;
   /**
    * The table as the last pass verified it, while nothing says it may have changed since:
    * a pass for a state change plans from it and skips the first read (one ipvsadm round trip
@@ -108,7 +121,7 @@ export class Reconciler {
       return;
     }
     if (this.soon) return;
-    const next = Math.max(this.lastPassAt + (this.deps.minIntervalMs ?? 20), this.lastPassEnd + this.lastPlanningMs);
+    const next = Math.max(this.lastPassAt + (this.deps.minIntervalMs ?? 20), this.lastPassEnd + this.lastBusyMs);
     const wait = Math.max(0, next - this.deps.clock.now());
     this.soon = this.deps.clock.setTimeout(() => {
       this.soon = undefined;
@@ -167,14 +180,15 @@ export class Reconciler {
     let error: string | undefined;
     try {
       const attempts = this.deps.maxAttempts ?? 3;
+      this.lastBusyMs = 0;
+      this.full = this.freshRead || !this.verified || !this.pendingKnown;
       if (this.freshRead || !this.verified) {
         this.freshRead = false;
-        table = await driver.read();
+        table = await this.read();
       } else {
         table = this.verified;
       }
       this.verified = undefined;
-      this.lastPlanningMs = 0;
       let ops = this.plan(table);
       for (let i = 0; i < attempts && ops.length > 0; i++) {
         const result = await driver.apply(ops);
@@ -183,14 +197,18 @@ export class Reconciler {
         for (const m of result.errors ?? []) log.warn({ reason: m }, 'ipvs batch reported an error');
         errors.push(...(result.errors ?? []));
         // verify: only a re-read says what took effect (ipvsadm -R carries on past failing lines)
-        table = await driver.read();
+        table = await this.read();
         const remaining = this.plan(table);
         const missing = new Set(remaining.map(opIdentity));
         for (const op of ops) if (!missing.has(opIdentity(op))) applied.push(op);
         ops = remaining;
       }
       converged = ops.length === 0;
-      if (converged) this.verified = table;
+      if (converged) {
+        this.verified = table;
+        this.pending.clear();
+        this.pendingKnown = true;
+      }
     } catch (e) {
       error = errorMessage(e);
       log.error({ err: error }, 'ipvs reconcile failed');
@@ -209,9 +227,32 @@ export class Reconciler {
   private plan(table: IpvsTable): IpvsOp[] {
     const t0 = this.deps.clock.now();
     try {
-      return planOps(this.deps.wanted(table), table);
+      const wanted = this.deps.wanted(table, this.full);
+      if (this.full) return planOps(wanted, table);
+      if (!wanted.changed) {
+        // the wanted side cannot say what changed (a new config): everything, from here on
+        this.full = true;
+        this.pendingKnown = false;
+        return planOps(wanted, table);
+      }
+      for (const [key, keys] of wanted.changed) {
+        const have = this.pending.get(key);
+        if (have) for (const k of keys) have.add(k);
+        else this.pending.set(key, new Set(keys));
+      }
+      return planOps(wanted, table, this.pending);
     } finally {
-      this.lastPlanningMs += this.deps.clock.now() - t0;
+      this.lastBusyMs += this.deps.clock.now() - t0;
+    }
+  }
+
+  /** the driver's table; its time counts toward the pause before the next pass too (parsing 50k lines is not free) */
+  private async read(): Promise<IpvsTable> {
+    const t0 = this.deps.clock.now();
+    try {
+      return await this.deps.driver.read();
+    } finally {
+      this.lastBusyMs += this.deps.clock.now() - t0;
     }
   }
 

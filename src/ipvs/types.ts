@@ -55,7 +55,15 @@ export interface WantedTable {
   readonly services: ReadonlyMap<string, ServiceEntry<WantedDestination>>;
   /** services lvsd managed and no longer wants (a reload removed them): deleted when present */
   readonly remove?: ReadonlyMap<string, VirtualService>;
+  /**
+   * The destinations (per service key) whose entry may differ from the wanted table of the
+   * previous call; absent: anything may have changed. Lets a reconcile pass diff only these.
+   */
+  readonly changed?: WantedChanges;
 }
+
+/** destination keys per service key */
+export type WantedChanges = ReadonlyMap<string, ReadonlySet<string>>;
 
 export type IpvsOp =
   | { readonly op: 'add-service'; readonly service: VirtualService }

@@ -81,6 +81,21 @@ describe('planOps', () => {
       'ipvsadm -a -f 7 -r 198.51.100.2:0 -m -w 1',
     ]);
   });
+  it('with a scope, compares only the named destinations; a scoped service missing from the kernel is planned whole', () => {
+    const want = table([web, [dest('198.51.100.2', 5), dest('198.51.100.3', 9)]], [mail, [dest('198.51.100.4', 1)]]);
+    const have = table([web, [actual('198.51.100.2', 3), actual('198.51.100.3', 1), actual('198.51.100.9', 1)]]);
+    // only .2 changed as far as the scope says: .3 and the stray .9 are left to a full pass
+    const scope = new Map([[serviceKey(web), new Set([endpointKey(dest('198.51.100.2', 0).endpoint)])]]);
+    expect(planOps(want, have, scope).map(opCommand)).toEqual(['ipvsadm -e -t 192.0.2.10:80 -r 198.51.100.2:80 -m -w 5']);
+    // a named destination the wanted side no longer has is deleted
+    const gone = new Map([[serviceKey(web), new Set([endpointKey(dest('198.51.100.9', 0).endpoint)])]]);
+    expect(planOps(want, have, gone).map(opCommand)).toEqual(['ipvsadm -d -t 192.0.2.10:80 -r 198.51.100.9:80']);
+    // mail is not in the kernel at all: the service and all of it, whatever the scope names
+    const mailScope = new Map([[serviceKey(mail), new Set<string>()]]);
+    expect(planOps(want, have, mailScope).map(opCommand)).toEqual([
+      'ipvsadm -A -t 192.0.2.11:25 -s rr', 'ipvsadm -a -t 192.0.2.11:25 -r 198.51.100.4:80 -m -w 1',
+    ]);
+  });
 });
 
 describe('memory driver', () => {

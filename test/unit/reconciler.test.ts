@@ -92,20 +92,21 @@ describe('reconciler', () => {
     await r.close();
   });
 
-  it('after a pass pauses as long as it planned, not as long as it waited for the driver: a burst leaves half the loop to the probes', async () => {
+  it('after a pass pauses as long as it planned and read, not as long as it waited for changes to apply: a burst leaves half the loop to the probes', async () => {
     const clock = new FakeClock(0);
     const mem = new MemoryIpvsDriver();
-    // reading the table takes 200 ms of waiting (ipvsadm in a slow VM) and no event-loop time
-    const slowReads: IpvsDriver = {
-      name: 'slow', stats: () => mem.stats(), apply: (ops) => mem.apply(ops), close: () => Promise.resolve(),
-      read: () => new Promise((resolve) => { clock.setTimeout(() => resolve(mem.read()), 200); }),
+    // applying takes 300 ms of waiting (ipvsadm -R in a slow VM); a read 20 ms (parsing a big table)
+    const slowApply: IpvsDriver = {
+      name: 'slow', stats: () => mem.stats(), close: () => Promise.resolve(),
+      apply: (ops) => new Promise((resolve) => { clock.setTimeout(() => resolve(mem.apply(ops)), 300); }),
+      read: () => new Promise((resolve) => { clock.setTimeout(() => resolve(mem.read()), 20); }),
     };
     const reports: ReconcileReport[] = [];
     let weight = 1;
     // a big table: computing what is wanted holds the loop for 50 ms of the (fake) clock; a
     // pass that changes something computes it twice (plan, verify): 100 ms of planning
     const r: Reconciler = new Reconciler({
-      driver: slowReads, clock, log: silentLogger(), resyncIntervalMs: 30_000,
+      driver: slowApply, clock, log: silentLogger(), resyncIntervalMs: 30_000,
       wanted: () => { clock.consume(50); return wantedOf([d('198.51.100.2', weight)]); },
       onReport: (x) => {
         reports.push(x);
@@ -116,10 +117,10 @@ describe('reconciler', () => {
     const started = r.start();
     await clock.advance(3000);
     await started;
-    expect(reports[0]!.durationMs).toBe(500); // two reads of 200 ms, 100 ms of planning
+    expect(reports[0]!.durationMs).toBe(440); // two reads of 20 ms, 100 ms of planning, 300 ms applying
     expect(reports).toHaveLength(2);
-    // next pass: 100 ms (its planning) after the first ended, not 500 (its whole duration)
-    expect(reports[1]!.at).toBe(reports[0]!.at + reports[0]!.durationMs + 100);
+    // next pass: 140 ms (planning and reading) after the first ended, not 440 (its whole duration)
+    expect(reports[1]!.at).toBe(reports[0]!.at + reports[0]!.durationMs + 140);
     expect(await weights(mem)).toEqual(['198.51.100.2:80=2']);
     await r.close();
   });
@@ -197,6 +198,42 @@ describe('reconciler', () => {
     expect(await weights(mem)).toEqual(['198.51.100.2:80=0']);
     await clock.advance(10_000); // resync: a fresh read finds nothing to do
     expect(driver.reads).toBe(4);
+    await r.close();
+  });
+
+  it('a pass for state changes diffs only what the wanted side says changed; resync and a wanted side that cannot say diff everything', async () => {
+    const clock = new FakeClock(0);
+    const mem = new MemoryIpvsDriver();
+    const key = serviceKey(web);
+    const two = [d('198.51.100.2', 3), d('198.51.100.3', 3)];
+    let wanted: WantedTable = wantedOf(two);
+    const fulls: boolean[] = [];
+    const r = new Reconciler({
+      driver: mem, clock, log: silentLogger(), resyncIntervalMs: 10_000,
+      wanted: (_actual, full) => { fulls.push(full); return wanted; },
+    });
+    await r.start();
+    expect(fulls.every((f) => f)).toBe(true);
+    // a hand edit the scoped pass does not look at: .3 set to 7 behind lvsd's back
+    await mem.apply([{ op: 'edit-dest', service: web, dest: d('198.51.100.3', 7) }]);
+    fulls.length = 0;
+    wanted = { ...wantedOf([d('198.51.100.2', 0), two[1]!]), changed: new Map([[key, new Set(['198.51.100.2:80'])]]) };
+    r.request();
+    await clock.advance(20);
+    expect(fulls).toEqual([false, false]); // plan and verify, both scoped
+    expect(await weights(mem)).toEqual(['198.51.100.2:80=0', '198.51.100.3:80=7']);
+    // the resync diffs everything and repairs the edit
+    fulls.length = 0;
+    wanted = wantedOf([d('198.51.100.2', 0), two[1]!]);
+    await clock.advance(10_000);
+    expect(fulls[0]).toBe(true);
+    expect(await weights(mem)).toEqual(['198.51.100.2:80=0', '198.51.100.3:80=3']);
+    // without `changed` (a new config) a state-change pass diffs everything too
+    await mem.apply([{ op: 'edit-dest', service: web, dest: d('198.51.100.3', 7) }]);
+    wanted = wantedOf([d('198.51.100.2', 1), two[1]!]);
+    r.request();
+    await clock.advance(20);
+    expect(await weights(mem)).toEqual(['198.51.100.2:80=1', '198.51.100.3:80=3']);
     await r.close();
   });
 });
