@@ -3,6 +3,7 @@
  * holds every problem as FILE:LINE:COL. Services and realservers are validated one at a time
  * so that one bad entry does not hide the rule violations of the others.
  */
+import { flatString } from '../core/flat-string.js';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
@@ -340,7 +341,8 @@ function resolveCheck(type: CheckType, layers: readonly Layer[], defaults: Part<
 // Services and realservers
 
 const endpointOf = (e: ParsedEndpoint, port: number): Endpoint => ({ host: e.host, port: e.port ?? port });
-const idOf = (e: Endpoint): string => (e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`);
+/** flat: realserver ids live as long as the config (core/flat-string.ts) */
+const idOf = (e: Endpoint): string => flatString(e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`);
 
 /** The service's check as realservers inherit it. */
 interface ServiceCheck {

@@ -3,6 +3,7 @@
  * survive restarts and reloads. Written whole and atomically (temp file, fsync, rename); a
  * corrupt file is set aside and reported, never the reason lvsd does not start.
  */
+import { flatString } from '../core/flat-string.js';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { removeTempFiles, setAside, writeFileAtomic } from '../core/atomic-file.js';
@@ -25,7 +26,7 @@ export interface Override {
 /** "service|realserver" → its override */
 export type Overrides = ReadonlyMap<string, Override>;
 
-export const overrideKey = (service: string, realserver: string): string => `${service}|${realserver}`;
+export const overrideKey = (service: string, realserver: string): string => flatString(`${service}|${realserver}`);
 
 export interface OverrideStore {
   load(): Promise<Map<string, Override>>;

@@ -2,6 +2,7 @@
  * Probe deduplication: realservers that share an address, a port and an identical check (the
  * same backend behind several VIPs) share one probe job; its result feeds every one of them.
  */
+import { flatString } from '../core/flat-string.js';
 import { stableJson } from '../../checks/index.js';
 import type { CheckSpec } from '../../checks/types.js';
 import type { ResolvedCheck } from '../config/types.js';
@@ -22,7 +23,8 @@ export function probeJobKey(address: string, check: ResolvedCheck): string {
     checkKey = stableJson(job);
     checkKeys.set(check, checkKey);
   }
-  return `${check.type} ${address.includes(':') ? `[${address}]` : address}:${check.port} ${checkKey}`;
+  // flat: the key lives as long as the job (core/flat-string.ts)
+  return flatString(`${check.type} ${address.includes(':') ? `[${address}]` : address}:${check.port} ${checkKey}`);
 }
 
 /** The probe part of a resolved check (what ProbeKit.probeFor takes): timing fields dropped. */

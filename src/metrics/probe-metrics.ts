@@ -9,6 +9,7 @@
  */
 import type { Metric, Registry } from 'prom-client';
 import type { ProbeOutcome } from '../../checks/types.js';
+import { flatString } from '../core/flat-string.js';
 
 /** the `result` label: a probe's outcome, in this order in the output */
 const PROBE_RESULTS = ['ok', 'fail', 'timeout', 'error'] as const satisfies readonly ProbeOutcome[];
@@ -17,11 +18,14 @@ const RESULT_INDEX: Readonly<Record<ProbeOutcome, number>> = { ok: 0, fail: 1, t
 /** upper bounds in seconds (+Inf implied) */
 export const PROBE_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
 
-/** One realserver's probe counts. */
+/**
+ * One realserver's probe counts. Plain arrays, not Float64Arrays: a typed array brings an
+ * ArrayBuffer and a native backing store (~250 bytes each), 24 MB at 50,000 realservers.
+ */
 export class ProbeTally {
-  readonly results = new Float64Array(PROBE_RESULTS.length);
+  readonly results: number[] = new Array<number>(PROBE_RESULTS.length).fill(0);
   /** per bucket, observations that fell in it (not cumulative); the last is +Inf */
-  readonly buckets = new Float64Array(PROBE_DURATION_BUCKETS.length + 1);
+  readonly buckets: number[] = new Array<number>(PROBE_DURATION_BUCKETS.length + 1).fill(0);
   sum = 0;
   count = 0;
 
@@ -58,7 +62,8 @@ export class ProbeMetrics {
 
   /** the tally of one realserver's probes (the same object for the same labels, across reloads) */
   tally(service: string, realserver: string, check: string): ProbeTally {
-    const key = `${service}\u0000${realserver}\u0000${check}`;
+    // flat: the key lives as long as the series (core/flat-string.ts)
+    const key = flatString(`${service}\u0000${realserver}\u0000${check}`);
     let s = this.series.get(key);
     if (!s) {
       s = { labels: { service, realserver, check }, tally: new ProbeTally() };

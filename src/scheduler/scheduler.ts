@@ -1,5 +1,6 @@
 /**
- * The probe scheduler: one timer chain per job, so a check never overlaps itself; a global
+ * The probe scheduler: one chain of runs per job, so a check never overlaps itself (the next
+ * run is queued when one ends, in one due-queue behind one timer: due-queue.ts); a global
  * concurrency cap; a total deadline per probe (a Cancellation driven by the injected clock);
  * first runs spread uniformly over the interval so thousands of checks do not fire together;
  * fixed-rate re-arming (no drift) with the interval chosen by the realserver's phase
@@ -11,6 +12,7 @@ import type { ProbeContext, ProbeResult } from '../../checks/types.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { CheckPhase } from '../state/realserver.js';
+import { DueQueue } from './due-queue.js';
 import { Semaphore } from './semaphore.js';
 
 export interface ScheduledJob {
@@ -50,7 +52,6 @@ const SETTLE_GRACE_MS = 1000;
 
 interface JobState {
   job: ScheduledJob;
-  timer?: TimerHandle | undefined;
   cronStop?: () => void;
   running: boolean;
   stopped: boolean;
@@ -62,6 +63,8 @@ interface JobState {
 export class ProbeScheduler {
   private readonly jobs = new Map<string, JobState>();
   private readonly sem: Semaphore;
+  /** jobs waiting for their next run */
+  private readonly due: DueQueue<JobState>;
   private readonly inflight = new Set<Promise<void>>();
   private closed = false;
 
@@ -70,6 +73,7 @@ export class ProbeScheduler {
   constructor(deps: SchedulerDeps) {
     this.deps = deps;
     this.sem = new Semaphore(Math.max(1, deps.maxConcurrent));
+    this.due = new DueQueue(deps.clock, (st, at) => void this.execute(st, at));
   }
 
   get size(): number {
@@ -103,7 +107,7 @@ export class ProbeScheduler {
   async runNow(key: string): Promise<boolean> {
     const st = this.jobs.get(key);
     if (!st || st.running) return false;
-    st.timer?.cancel();
+    this.due.cancel(st);
     await this.execute(st, this.deps.clock.now());
     return true;
   }
@@ -113,6 +117,7 @@ export class ProbeScheduler {
     this.closed = true;
     for (const st of this.jobs.values()) this.stop(st);
     this.jobs.clear();
+    this.due.clear();
     await Promise.allSettled([...this.inflight]);
   }
 
@@ -131,14 +136,12 @@ export class ProbeScheduler {
 
   private arm(st: JobState, at: number): void {
     if (st.stopped) return;
-    st.timer = this.deps.clock.setTimeout(() => {
-      void this.execute(st, at);
-    }, at - this.deps.clock.now());
+    this.due.add(st, at);
   }
 
   private stop(st: JobState): void {
     st.stopped = true;
-    st.timer?.cancel();
+    this.due.cancel(st);
     st.cronStop?.();
     st.controller?.abort(new DOMException('lvsd is stopping this check', 'AbortError'));
     st.abandon?.();

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { DueQueue } from '../../src/scheduler/due-queue.js';
+import { FakeClock } from '../support/fake-clock.js';
+
+describe('DueQueue', () => {
+  it('fires each item once at its time, ties in arrival order, with the time it was due', async () => {
+    const clock = new FakeClock(0);
+    const fired: string[] = [];
+    const q = new DueQueue<string>(clock, (item, at) => fired.push(`${item}@${at}:${clock.now()}`));
+    q.add('c', 300);
+    q.add('a', 100);
+    q.add('b', 100);
+    q.add('d', 50);
+    await clock.advance(99);
+    expect(fired).toEqual(['d@50:50']);
+    await clock.advance(1000);
+    expect(fired).toEqual(['d@50:50', 'a@100:100', 'b@100:100', 'c@300:300']);
+    expect(q.size).toBe(0);
+  });
+
+  it('re-adding moves an item (earlier or later), cancel drops it, an item can re-add itself while firing', async () => {
+    const clock = new FakeClock(0);
+    const fired: string[] = [];
+    const q: DueQueue<string> = new DueQueue<string>(clock, (item, at) => {
+      fired.push(`${item}@${at}`);
+      if (item === 'loop' && at < 300) q.add('loop', at + 100);
+    });
+    q.add('x', 500);
+    q.add('x', 20); // earlier: the timer is re-armed
+    q.add('y', 30);
+    q.add('y', 400); // later: the old entry is skipped
+    q.add('z', 40);
+    q.cancel('z');
+    q.add('loop', 100);
+    await clock.advance(1000);
+    expect(fired).toEqual(['x@20', 'loop@100', 'loop@200', 'loop@300', 'y@400']);
+  });
+
+  it('keeps order across 20,000 random re-schedules (stale entries rebuilt away)', async () => {
+    const clock = new FakeClock(0);
+    let x = 12345;
+    const rnd = (): number => { x = (x * 1103515245 + 12345) % 2 ** 31; return x / 2 ** 31; };
+    const last = new Map<number, number>();
+    const fired: { item: number; at: number; now: number }[] = [];
+    const q = new DueQueue<number>(clock, (item, at) => fired.push({ item, at, now: clock.now() }));
+    for (let i = 0; i < 20_000; i++) {
+      const item = Math.floor(rnd() * 500);
+      const at = 1 + Math.floor(rnd() * 10_000);
+      q.add(item, at);
+      last.set(item, at);
+    }
+    await clock.advance(20_000);
+    expect(fired).toHaveLength(last.size);
+    for (const f of fired) expect(f.at).toBe(last.get(f.item));
+    for (let i = 1; i < fired.length; i++) expect(fired[i]!.at).toBeGreaterThanOrEqual(fired[i - 1]!.at);
+    // never early by more than the 1 ms it allows for a timer firing a little before its time
+    for (const f of fired) expect(f.now).toBeGreaterThanOrEqual(f.at - 1);
+  });
+
+  it('clear drops everything and no timer fires', async () => {
+    const clock = new FakeClock(0);
+    const fired: number[] = [];
+    const q = new DueQueue<number>(clock, (item) => fired.push(item));
+    q.add(1, 10);
+    q.add(2, 20);
+    q.clear();
+    await clock.advance(100);
+    expect(fired).toEqual([]);
+  });
+});
