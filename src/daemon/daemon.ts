@@ -183,15 +183,17 @@ export class Daemon {
     for (const service of config.services) {
       const key = serviceKey(virtualService(service));
       this.serviceNames.set(key, service.name);
-      this.configured.set(key, new Set([
-        ...service.realservers.map((r) => endpointKey(r.endpoint)), ...(service.sorryServer ? [endpointKey(service.sorryServer)] : []),
-      ]));
+      const named = new Set<string>(service.sorryServer ? [endpointKey(service.sorryServer)] : []);
+      this.configured.set(key, named);
       const own: RealserverRecord[] = [];
       this.byService.set(service, own);
       const keyed = new Map<string, RealserverRecord>();
       this.byKey.set(key, { service, records: keyed });
       for (const [index, rs] of service.realservers.entries()) {
-        const old = carry.get(overrideKey(service.name, rs.id));
+        const id = overrideKey(service.name, rs.id);
+        const destKey = endpointKey(rs.endpoint);
+        named.add(destKey);
+        const old = carry.get(id);
         const rec: RealserverRecord = {
           service, config: rs, index, jobKey: probeJobKey(rs.endpoint.host, rs.check),
           health: old?.health ?? initialHealth(rs.initialState, now), upSince: old?.upSince ?? Number.NEGATIVE_INFINITY,
@@ -202,9 +204,9 @@ export class Daemon {
           ...(old?.weightOverride !== undefined ? { weightOverride: old.weightOverride } : {}),
         };
         this.records.push(rec);
-        this.byId.set(overrideKey(service.name, rs.id), rec);
+        this.byId.set(id, rec);
         own.push(rec);
-        keyed.set(endpointKey(rs.endpoint), rec);
+        keyed.set(destKey, rec);
         const subs = this.subscribers.get(rec.jobKey);
         if (subs) subs.push(rec);
         else this.subscribers.set(rec.jobKey, [rec]);
