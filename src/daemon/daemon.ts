@@ -620,13 +620,14 @@ export class Daemon {
 
   /**
    * The wanted table for a reconcile pass. A full pass (given the kernel's table afresh) also
-   * recomputes every realserver, keeps destinations the config no longer names at weight 0
-   * while they drain (see leaving.ts) and deletes services a reload removed; a pass for state
-   * changes takes what changed since the last pass.
+   * keeps destinations the config no longer names at weight 0 while they drain (see leaving.ts)
+   * and deletes services a reload removed; a pass for state changes takes what changed since
+   * the last pass. Either way only realservers marked dirty are recomputed (every change to a
+   * record's health, admin state, weight override or slow-start origin marks it): a resync at
+   * 50,000 realservers must not hold the event loop for a recomputation of all of them.
    */
   private computeWanted(actual: IpvsTable, full: boolean): WantedTable {
     const now = this.deps.clock.now();
-    if (full) this.builder.markAllDirty();
     const base = this.builder.update(now);
     const changed = this.builder.takeChanges();
     this.wanted = base;

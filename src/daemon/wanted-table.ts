@@ -204,14 +204,6 @@ export class WantedTableBuilder {
     this.pending.add(slot);
   }
 
-  /** recompute every realserver at the next update (a full reconcile pass: nothing missed can last) */
-  markAllDirty(): void {
-    for (const slot of this.slots) {
-      for (let i = 0; i < slot.view.config.realservers.length; i++) slot.dirty.add(i);
-      this.pending.add(slot);
-    }
-  }
-
   /** bring the table up to date; the maps in the result are live (they change with later updates) */
   update(now: number): WantedResult {
     if (this.pending.size === 0 && this.result && !this.slots.some((s) => s.ramping.size > 0)) return this.result;

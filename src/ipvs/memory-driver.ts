@@ -38,12 +38,14 @@ export class MemoryIpvsDriver implements IpvsDriver {
     return this.snapshot();
   }
 
-  /** a deep copy: callers can never mutate the driver's table */
+  /**
+   * A copy callers can never use to change the driver's table: new maps, and the destination
+   * and service objects themselves, which the driver freezes and replaces rather than changes
+   * (copying 50,000 destinations on every read was most of a reconcile pass at that size).
+   */
   snapshot(): IpvsTable {
     const services = new Map<string, ServiceEntry>();
-    for (const [k, s] of this.services) {
-      services.set(k, { service: { ...s.service }, destinations: new Map([...s.destinations].map(([dk, d]) => [dk, { ...d }])) });
-    }
+    for (const [k, s] of this.services) services.set(k, { service: s.service, destinations: new Map(s.destinations) });
     return { services };
   }
 
@@ -74,7 +76,7 @@ export class MemoryIpvsDriver implements IpvsDriver {
     const entry = this.services.get(serviceKey(service));
     const d = entry?.destinations.get(endpointKey(dest.endpoint));
     if (!entry || !d) return false;
-    entry.destinations.set(endpointKey(dest.endpoint), { ...d, ...conns });
+    entry.destinations.set(endpointKey(dest.endpoint), Object.freeze({ ...d, ...conns }));
     return true;
   }
 
@@ -91,8 +93,8 @@ export class MemoryIpvsDriver implements IpvsDriver {
         if (op.op === 'edit-service' && !existing) return 'No such service';
         const bad = checkService(op.service);
         if (bad) return bad;
-        if (existing) existing.service = { ...op.service };
-        else this.services.set(key, { service: { ...op.service }, destinations: new Map() });
+        if (existing) existing.service = Object.freeze({ ...op.service });
+        else this.services.set(key, { service: Object.freeze({ ...op.service }), destinations: new Map() });
         return undefined;
       }
       case 'delete-service':
@@ -108,11 +110,11 @@ export class MemoryIpvsDriver implements IpvsDriver {
         if (op.op === 'edit-dest' && !have) return 'No such destination';
         const bad = checkDest(existing.service, op.dest);
         if (bad) return bad;
-        existing.destinations.set(dkey, {
+        existing.destinations.set(dkey, Object.freeze({
           endpoint: op.dest.endpoint, forward: op.dest.forward, weight: op.dest.weight,
           upperThreshold: op.dest.upperThreshold, lowerThreshold: op.dest.lowerThreshold,
           activeConns: have?.activeConns ?? 0, inactiveConns: have?.inactiveConns ?? 0,
-        });
+        }));
         return undefined;
       }
       case 'delete-dest': {

@@ -136,5 +136,11 @@ describe('memory driver', () => {
     const t = await d.read();
     (t.services as Map<string, unknown>).clear();
     expect((await d.read()).services.size).toBe(1);
+    await d.apply([{ op: 'add-dest', service: web, dest: dest('198.51.100.2', 3) }]);
+    const dests = (await d.read()).services.get(serviceKey(web))!.destinations;
+    (dests as Map<string, unknown>).clear();
+    const one = (await d.read()).services.get(serviceKey(web))!.destinations.values().next().value!;
+    expect(() => { (one as { weight: number }).weight = 9; }).toThrow(TypeError);
+    expect((await d.read()).services.get(serviceKey(web))!.destinations.get('198.51.100.2:80')!.weight).toBe(3);
   });
 });
