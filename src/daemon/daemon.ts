@@ -191,7 +191,8 @@ export class Daemon {
       this.byKey.set(key, { service, records: keyed });
       for (const [index, rs] of service.realservers.entries()) {
         const id = overrideKey(service.name, rs.id);
-        const destKey = endpointKey(rs.endpoint);
+        // a realserver's id is its endpoint key (config/load.ts): one string for both
+        const destKey = rs.id;
         named.add(destKey);
         const old = carry.get(id);
         const rec: RealserverRecord = {

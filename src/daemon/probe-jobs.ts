@@ -3,6 +3,7 @@
  * same backend behind several VIPs) share one probe job; its result feeds every one of them.
  */
 import { flatString } from '../core/flat-string.js';
+import { createHash } from 'node:crypto';
 import { stableJson } from '../../checks/index.js';
 import type { CheckSpec } from '../../checks/types.js';
 import type { ResolvedCheck } from '../config/types.js';
@@ -10,7 +11,9 @@ import type { ResolvedCheck } from '../config/types.js';
 /**
  * The check's part of a job key, per check object: realservers that inherit their service's
  * check share one object (config/load.ts), so 50k realservers serialize it once, not 50k
- * times at every start and reload.
+ * times at every start and reload. A digest, not the JSON itself: the key is kept per job and
+ * an http check's JSON is ~240 characters (12 MB of keys at 50,000 realservers); 96 bits make
+ * two different checks sharing a digest a practical impossibility.
  */
 const checkKeys = new WeakMap<ResolvedCheck, string>();
 
@@ -20,7 +23,7 @@ export function probeJobKey(address: string, check: ResolvedCheck): string {
   if (checkKey === undefined) {
     // rise and fall are per realserver (each applies its own to the shared results): not part of the job
     const { rise: _r, fall: _f, ...job } = check;
-    checkKey = stableJson(job);
+    checkKey = createHash('sha256').update(stableJson(job)).digest('base64url').slice(0, 16);
     checkKeys.set(check, checkKey);
   }
   // flat: the key lives as long as the job (core/flat-string.ts)

@@ -90,7 +90,8 @@ class ServiceSlot {
     const svc = view.config;
     this.service = virtualService(svc);
     this.key = serviceKey(this.service);
-    this.destKeys = svc.realservers.map((rs) => endpointKey(rs.endpoint));
+    // a realserver's id is its endpoint key (config/load.ts): shared, not one more string each
+    this.destKeys = svc.realservers.map((rs) => rs.id);
     this.destKeys.forEach((k, i) => this.byDest.set(k, i));
     this.sorryKey = svc.sorryServer ? endpointKey(svc.sorryServer) : undefined;
     this.parts = new Uint8Array(svc.realservers.length);

@@ -89,6 +89,22 @@ describe('wanted table, kept incrementally', () => {
     }
   });
 
+  it('keys destinations by realserver id, which the loader makes the endpoint key (IPv6 in brackets)', () => {
+    const v6 = parseConfig(`
+api: { listen: false, socket: false }
+ipvs: { driver: memory }
+services:
+  - name: v6
+    address: "[2001:db8::10]:80"
+    check: { type: tcp }
+    realservers: [{ address: "[2001:db8::1]:8080" }, { address: "2001:db8::2" }]
+`, 'v6.yaml');
+    for (const svc of [...config.services, ...v6.services]) {
+      for (const rs of svc.realservers) expect(rs.id).toBe(endpointKey(rs.endpoint));
+    }
+    expect(v6.services[0]!.realservers.map((r) => r.id)).toEqual(['[2001:db8::1]:8080', '[2001:db8::2]:80']);
+  });
+
   it('puts the sorry server in when the last usable realserver goes, and takes it out when one is UP again', () => {
     const svc = config.services[0]!;
     const views = [{ config: svc, realservers: svc.realservers.map((): View => ({ health: { ...initialHealth('unknown', 0), health: 'down' }, upSince: 0, admin: 'none' })) }];
