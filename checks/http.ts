@@ -4,7 +4,7 @@
  * attempt's signal and covers connect, handshake, headers and the whole body.
  */
 import net from 'node:net';
-import { hostPort } from './connect.js';
+import { connectingTo } from './connect.js';
 import type { HttpConnections, HttpOrigin } from './http-connections.js';
 import { HttpResponseReader } from './http-response.js';
 import type { Attempt, Verdict } from './result.js';
@@ -45,16 +45,29 @@ export function createHttpProbe(spec: HttpCheckSpec, conns: HttpConnections, sto
   const tail = `\r\nUser-Agent: ${USER_AGENT}\r\n${BODY_METHODS.has(method) ? 'Content-Length: 0\r\n' : ''}${spec.freshConnection ? 'Connection: close\r\n' : ''}\r\n`;
   const head = `${method} ${path} HTTP/1.1\r\nHost: `;
 
+  /** origin and request text per target object (one per job): built once, not per check */
+  const perTarget = new WeakMap<ProbeTarget, { readonly origin: HttpOrigin; readonly request: string }>();
+  const prepared = (target: ProbeTarget): { readonly origin: HttpOrigin; readonly request: string } => {
+    let p = perTarget.get(target);
+    if (!p) {
+      p = {
+        origin: {
+          key: `${target.address}|${target.port}${tlsKey}`, address: target.address, port: target.port,
+          ...(tlsOptions ? { tls: tlsOptions } : {}),
+        },
+        request: `${head}${spec.host ?? defaultHost(spec.type, target)}${tail}`,
+      };
+      perTarget.set(target, p);
+    }
+    return p;
+  };
+
   return {
     type: spec.type,
     check(target: ProbeTarget, ctx: ProbeContext): Promise<ProbeResult> {
       return runAttempt(ctx, stop, async (attempt) => {
         if (expectBody !== undefined && !(expectBody instanceof RegExp)) return expectBody;
-        const origin: HttpOrigin = {
-          key: `${target.address}|${target.port}${tlsKey}`, address: target.address, port: target.port,
-          ...(tlsOptions ? { tls: tlsOptions } : {}),
-        };
-        const request = `${head}${spec.host ?? defaultHost(spec.type, target)}${tail}`;
+        const { origin, request } = prepared(target);
         const res = await exchange(conns, origin, request, headRequest, spec.freshConnection, attempt);
         if ('outcome' in res) return res;
         const status = `HTTP ${res.statusCode}`;
@@ -80,7 +93,7 @@ async function exchange(
   for (;;) {
     const reused = sock !== undefined;
     if (!sock) {
-      attempt.pending = `connecting to ${hostPort(origin)}`;
+      attempt.pending = connectingTo(origin);
       const c = await conns.connect(origin, attempt.signal);
       if ('outcome' in c) return c;
       sock = c;

@@ -65,7 +65,10 @@ export class ProbeScheduler {
   private readonly sem: Semaphore;
   /** jobs waiting for their next run */
   private readonly due: DueQueue<JobState>;
-  private readonly inflight = new Set<Promise<void>>();
+  /** runs begun and not finished (waiting for a slot or probing) */
+  private active = 0;
+  /** resolves close() once no run is left */
+  private drained: (() => void) | undefined;
   private closed = false;
 
   private readonly deps: SchedulerDeps;
@@ -73,7 +76,7 @@ export class ProbeScheduler {
   constructor(deps: SchedulerDeps) {
     this.deps = deps;
     this.sem = new Semaphore(Math.max(1, deps.maxConcurrent));
-    this.due = new DueQueue(deps.clock, (st, at) => void this.execute(st, at));
+    this.due = new DueQueue(deps.clock, (st, at) => this.begin(st, at));
   }
 
   get size(): number {
@@ -118,7 +121,7 @@ export class ProbeScheduler {
     for (const st of this.jobs.values()) this.stop(st);
     this.jobs.clear();
     this.due.clear();
-    await Promise.allSettled([...this.inflight]);
+    if (this.active > 0) await new Promise<void>((resolve) => { this.drained = resolve; });
   }
 
   private start(st: JobState): void {
@@ -147,36 +150,60 @@ export class ProbeScheduler {
     st.abandon?.();
   }
 
+  /** a run of `st` (see begin), as a promise that settles when it has finished (runNow, cron) */
   private execute(st: JobState, scheduledAt: number): Promise<void> {
-    if (st.running || st.stopped) return Promise.resolve(); // never overlap (cron or runNow)
-    st.running = true;
-    const p = this.runOnce(st, scheduledAt).finally(() => {
-      st.running = false;
-      this.inflight.delete(p);
-    });
-    this.inflight.add(p);
-    return p;
+    return new Promise((resolve) => this.begin(st, scheduledAt, resolve));
   }
 
-  private async runOnce(st: JobState, scheduledAt: number): Promise<void> {
+  /**
+   * Start a run of `st`, due at `scheduledAt`, once a concurrency slot is free; `done` when it
+   * has finished. Nothing but a queued callback while it waits: no promise or async frame per
+   * waiting check, so an overloaded engine does not also grow its heap and its GC work.
+   */
+  private begin(st: JobState, scheduledAt: number, done?: () => void): void {
+    if (st.running || st.stopped) { // never overlap (cron or runNow)
+      done?.();
+      return;
+    }
+    st.running = true;
+    this.active++;
+    this.sem.run(() => this.launch(st, scheduledAt, done));
+  }
+
+  /** holding a slot: probe, report, re-arm, release */
+  private launch(st: JobState, scheduledAt: number, done: (() => void) | undefined): void {
     const { clock } = this.deps;
     const { job } = st;
-    await this.sem.acquire();
-    let result: ProbeResult;
-    const startedAt = clock.now();
-    try {
-      if (st.stopped) return;
-      result = await this.probe(st, job);
-    } finally {
-      this.sem.release();
+    if (st.stopped) {
+      // a microtask, not a call: thousands of stopped jobs handing the slot on must not nest
+      queueMicrotask(() => {
+        this.sem.release();
+        this.settled(st, done);
+      });
+      return;
     }
-    const finishedAt = clock.now();
-    let phase: CheckPhase = 'steady';
-    if (!st.stopped) phase = this.deps.onResult(job.key, result, { scheduledAt, startedAt, finishedAt });
-    if (job.schedule !== undefined || st.stopped) return;
-    const interval = phase === 'transition' ? job.fastIntervalMs : phase === 'down' ? job.downIntervalMs : job.intervalMs;
-    // fixed rate from the due time; if the probe overran, go again right away but never overlap
-    this.arm(st, Math.max(scheduledAt + interval, finishedAt));
+    const startedAt = clock.now();
+    void this.probe(st, job).then((result) => {
+      this.sem.release();
+      const finishedAt = clock.now();
+      try {
+        let phase: CheckPhase = 'steady';
+        if (!st.stopped) phase = this.deps.onResult(job.key, result, { scheduledAt, startedAt, finishedAt });
+        if (job.schedule !== undefined || st.stopped) return;
+        const interval = phase === 'transition' ? job.fastIntervalMs : phase === 'down' ? job.downIntervalMs : job.intervalMs;
+        // fixed rate from the due time; if the probe overran, go again right away but never overlap
+        this.arm(st, Math.max(scheduledAt + interval, finishedAt));
+      } finally {
+        this.settled(st, done);
+      }
+    });
+  }
+
+  private settled(st: JobState, done: (() => void) | undefined): void {
+    st.running = false;
+    this.active--;
+    done?.();
+    if (this.active === 0) this.drained?.();
   }
 
   /**

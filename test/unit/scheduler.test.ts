@@ -104,6 +104,21 @@ describe('probe scheduler', () => {
     await sched.close();
   });
 
+  it('under overload, 20,000 due checks wait in order for 4 slots, and close() with thousands waiting settles at once', async () => {
+    const { clock, seen, sched } = setup({ max: 4 });
+    const c = { now: 0, max: 0 };
+    // all due at t=0, each probe 10 ms: 20,000 waiting behind 4 slots, served oldest first
+    sched.sync(Array.from({ length: 20_000 }, (_, k) => job(`j${k}`, takes(clock, 10, c), { intervalMs: 1_000_000, timeoutMs: 60_000 })));
+    await clock.advance(10_000);
+    expect(c.max).toBe(4);
+    expect(seen).toHaveLength(4000);
+    // FIFO: the lag grows with the place in the queue
+    expect(seen.slice(0, 8).map((x) => x.info.startedAt)).toEqual([0, 0, 0, 0, 10, 10, 10, 10]);
+    expect(sched.load).toEqual({ running: 4, queued: 15_996 });
+    await sched.close(); // 16,000 stopped jobs hand the slots on without nesting calls
+    expect(sched.load).toEqual({ running: 0, queued: 0 });
+  });
+
   it('a hanging check does not delay another check', async () => {
     const { clock, seen, sched } = setup({ max: 10 });
     sched.sync([
