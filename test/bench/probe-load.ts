@@ -2,7 +2,8 @@
  * One benchmark run, in its own process so CPU and RSS are the daemon's alone: N realservers
  * on 127.1.x.y:PORT (HTTP or TCP checks) at a given interval, listed in `services` services
  * (the same targets behind several VIPs: one probe each all the same), the real Daemon with
- * real probes and the memory driver. After a warm-up of two intervals it records every probe
+ * real probes and the memory driver. After a warm-up (two intervals, then until the start-up
+ * backlog has drained: every realserver has a verdict and no check waits for a slot) it records every probe
  * run for the window and prints one JSON line: achieved vs scheduled checks/s, scheduling lag,
  * CPU, peak RSS. With `reload` it then reloads the same config and one with 1 % of the
  * realservers re-weighted, timing each, and counts the transitions the reloads caused.
@@ -84,6 +85,13 @@ const daemon = new Daemon({
   },
 });
 
+/** every record's first verdict (unknown -> up/down): when the last one came, seconds after start */
+let firstVerdicts = 0;
+let allUpSec: number | undefined;
+daemon.onEvent((e) => {
+  if (e.type !== 'transition' || e.from !== 'unknown') return;
+  if (++firstVerdicts === n * serviceCount) allUpSec = (performance.now() - tStart) / 1000;
+});
 const tStart = performance.now();
 await daemon.start();
 if (TRACE) {
@@ -102,6 +110,14 @@ if (TRACE) {
   countRun = () => { allRuns++; };
 }
 await sleep(2 * intervalMs);
+// start-up is its own figure (every realserver's first verdict, the wave of transitions that
+// follows): the window measures the steady state, once nothing is left waiting from it
+const WARMUP_LIMIT_MS = 120_000;
+while (performance.now() - tStart < WARMUP_LIMIT_MS) {
+  if (allUpSec !== undefined && daemon.engineLoad().queued === 0) break;
+  await sleep(500);
+}
+const warmUpSec = (performance.now() - tStart) / 1000;
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 recording = true;
@@ -152,6 +168,8 @@ process.stdout.write(`${JSON.stringify({
   cpuCores: (cpu.user + cpu.system) / 1e6 / elapsed,
   peakRssMB: process.resourceUsage().maxRSS / 1024,
   windowSec: elapsed,
+  warmUpSec,
+  allUpSec,
 })}\n`);
 process.exit(0);
 
