@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: prints tables. Probe engine rows (ROWS below; loopback targets served by one
  * process), the HTTP check alone against undici and a bare socket, mon side by side, decision →
- * table latency, the IPVS VM figures and VRRP failover against keepalived. Each load run is a
- * separate process so its CPU and RSS are its own. Nothing here asserts timings.
+ * table latency, the IPVS VM figures, keepalived's checkers beside lvsd's in the VM and VRRP
+ * failover against keepalived. Each load run is a separate process so its CPU and RSS are its
+ * own. Nothing here asserts timings.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -12,6 +13,7 @@ import { MemoryIpvsDriver } from '../../src/ipvs/memory-driver.js';
 import { ROOT, runGuestScript, vmAvailability } from '../vm/vm.js';
 import { failoverBench, type FailoverSample } from './failover.js';
 import { monAvailable, monBench, type MonResult } from './mon-side.js';
+import { curlCost, type KindResult, type VmCheckersResult } from './vm-checkers.js';
 import { decisionLatency } from './decision-latency.js';
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
@@ -123,6 +125,42 @@ if (!availability.ok) {
   vm = r.result ?? { failed: `exit ${r.run.code}: ${r.run.stderr.slice(-2000)}` };
 }
 
+// keepalived's checkers need IPVS, so they run in the VM (test/bench/vm-checkers.ts) with lvsd
+// beside them on the same targets. Emulation is not uniform, so lvsd on this host at the same
+// settings and curl (C, like keepalived) on both sides give the factors to read the VM figures by.
+// LVSD_BENCH_KEEPALIVED=0 skips it; "N:INTERVAL_MS" sets the realservers and interval (the
+// default 100 at 2 s: under TCG lvsd fell behind at 100 checks/s).
+interface KeepalivedSide {
+  vm: VmCheckersResult;
+  host: { lvsd: Partial<Record<'tcp' | 'http', LoadResult>>; curl: ReturnType<typeof curlCost> | { failed: string } };
+}
+let keepalivedSide: KeepalivedSide | { skipped: string } | { failed: string };
+const kaSetting = process.env.LVSD_BENCH_KEEPALIVED ?? '100:2000';
+if (kaSetting === '0') keepalivedSide = { skipped: 'LVSD_BENCH_KEEPALIVED=0' };
+else if (!availability.ok) keepalivedSide = { skipped: availability.reason };
+else if (spawnSync('keepalived', ['--version']).status !== 0) keepalivedSide = { skipped: 'keepalived is not installed (apt-get install keepalived)' };
+else {
+  const [kaN, kaInterval] = kaSetting.split(':').map(Number);
+  // boot, two node starts per kind (~20 s each under TCG), four windows
+  const r = await runGuestScript<VmCheckersResult>('dist/test/bench/vm-checkers.js', [String(kaN ?? 100), String(kaInterval ?? 2000), String(windowMs)], 600 + (8 * windowMs) / 1000);
+  if (!r.result) keepalivedSide = { failed: `exit ${r.run.code}: ${r.run.stderr.slice(-2000)}` };
+  else {
+    const host: KeepalivedSide['host'] = { lvsd: {}, curl: { failed: 'not run' } };
+    const t = await startTarget();
+    try {
+      for (const x of r.result.results) {
+        if ('failed' in x) continue;
+        host.lvsd[x.kind] = await runLoad({ n: x.n, intervalMs: x.intervalMs, type: x.kind, services: 1, reload: false }, t.port);
+      }
+      // 10x the VM's requests: the host is 15-50x faster and CPU comes in 10 ms ticks
+      try { host.curl = curlCost(t.port, 2500); } catch (e) { host.curl = { failed: (e as Error).message }; }
+    } finally {
+      t.stop();
+    }
+    keepalivedSide = { vm: r.result, host };
+  }
+}
+
 // VRRP failover needs root, keepalived for the comparison, and the raw-socket package
 let failover: FailoverSample[] | { skipped: string };
 const canFailover = process.getuid?.() === 0 && spawnSync('keepalived', ['--version']).status === 0
@@ -130,7 +168,7 @@ const canFailover = process.getuid?.() === 0 && spawnSync('keepalived', ['--vers
 failover = canFailover && process.env.LVSD_BENCH_FAILOVER !== '0' ? await failoverBench(ROOT) : { skipped: 'needs root, keepalived and raw-socket (or LVSD_BENCH_FAILOVER=0)' };
 
 if (json) {
-  process.stdout.write(`${JSON.stringify({ probeEngine: results, httpClient: clients, sideBySide: sideSkipped ? { skipped: sideSkipped } : side, decisionToTable: decision, vm, failover }, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify({ probeEngine: results, httpClient: clients, sideBySide: sideSkipped ? { skipped: sideSkipped } : side, sideBySideKeepalived: keepalivedSide, decisionToTable: decision, vm, failover }, null, 2)}\n`);
 } else {
   const rows = [['realservers', 'services', 'check', 'interval', 'scheduled/s', 'achieved/s', 'on time (<=100ms)', 'lag p50', 'lag p99', 'lag max', 'ok %', 'cores', 'CPU ms/1k checks', 'peak RSS']];
   for (const r of results) {
@@ -162,6 +200,41 @@ if (json) {
       process.stdout.write(`  ${x.kind}: lvsd ${f(x.lvsd.cpuMsPer1kChecks, 1)} CPU ms per 1k checks (${f(x.lvsd.achievedPerSec, 0)}/s achieved),`
         + ` mon ${x.mon.monitor} ${f(x.mon.cpuMsPer1kChecks, 1)} CPU ms per 1k checks (${x.mon.runs} runs, ${f(x.mon.runMs, 0)} ms per run over 1,000 hosts,`
         + ` ${x.mon.failedRuns} failed): mon / lvsd ${f(x.mon.cpuMsPer1kChecks / x.lvsd.cpuMsPer1kChecks, 1)}x\n`);
+    }
+  }
+  if ('skipped' in keepalivedSide) process.stdout.write(`\nkeepalived's checkers (in the VM) vs lvsd: skipped (${keepalivedSide.skipped})\n`);
+  else if ('failed' in keepalivedSide) process.stdout.write(`\nkeepalived's checkers (in the VM) vs lvsd: FAILED ${keepalivedSide.failed}\n`);
+  else {
+    const { vm: kv, host } = keepalivedSide;
+    const done = kv.results.filter((x): x is KindResult => !('failed' in x));
+    const s0 = done[0];
+    process.stdout.write(`\nkeepalived's checkers (in the VM) vs lvsd, in the same run on the same targets${s0 ? `, ${s0.n} realservers, interval ${s0.intervalMs / 1000} s, timeout ${s0.timeoutMs / 1000} s, ${s0.windowMs / 1000} s window` : ''}`
+      + ` (${kv.keepalivedVersion}; qemu TCG, ${kv.cpus} vCPUs: emulated figures). CPU: utime+stime from /proc/PID/stat of keepalived's checker process plus its parent,`
+      + ' and of lvsd\'s process, over the window after a 2-interval warm-up; checks: counted at the target server (connections for tcp, requests for http):\n');
+    for (const x of kv.results) {
+      if ('failed' in x) { process.stdout.write(`  ${x.kind}: FAILED ${x.failed.slice(0, 2000)}\n`); continue; }
+      const k = x.keepalived;
+      const l = x.lvsd;
+      process.stdout.write(`  ${x.kind}: lvsd ${f(l.cpuMsPer1kChecks, 0)} CPU ms per 1k checks, keepalived ${f(k.cpuMsPer1kChecks, 0)}, keepalived / lvsd ${f(x.ratio, 2)}x`
+        + ` (checks in the window: keepalived ${k.checks}, lvsd ${l.checks}, scheduled ${x.expectedChecks}; new connections: keepalived ${k.connections}, lvsd ${l.connections};`
+        + ` keepalived's parent ${f(k.parentCpuSec, 2)} s of its ${f(k.cpuSec, 2)} s, ${k.destinationsInIpvs}/${x.n} realservers left in IPVS;`
+        + ` lvsd's own count ${l.self.checks} checks in its ${f(l.self.windowSec, 0)} s window, ${f(l.self.cpuMsPer1kChecks, 0)} ms per 1k, ${f(l.self.okPct, 1)} % ok, lag p99 ${f(l.self.lagP99Ms, 0)} ms,`
+        + ` last first verdict ${f(l.self.allUpSec ?? Number.NaN, 1)} s after its start)\n`);
+    }
+    const curlVm = kv.curl;
+    const curlHost = host.curl;
+    if ('failed' in curlVm || 'failed' in curlHost) {
+      process.stdout.write(`  emulation factor: curl failed (${'failed' in curlVm ? `VM: ${curlVm.failed}` : ''}${'failed' in curlHost ? ` host: ${curlHost.failed}` : ''})\n`);
+    } else {
+      const cFactor = curlVm.msPerRequest / curlHost.msPerRequest;
+      process.stdout.write(`  emulation: curl (C) ${f(curlVm.msPerRequest, 2)} CPU ms per HTTP request in the VM, ${f(curlHost.msPerRequest, 3)} on this host (${f(cFactor, 0)}x)\n`);
+      for (const x of done) {
+        const lh = host.lvsd[x.kind];
+        if (!lh) continue;
+        const kaEst = x.keepalived.cpuMsPer1kChecks / cFactor;
+        process.stdout.write(`    ${x.kind}: lvsd on this host at the same settings ${f(lh.cpuMsPer1kChecks, 0)} CPU ms per 1k checks (the VM's is ${f(x.lvsd.cpuMsPer1kChecks / lh.cpuMsPer1kChecks, 0)}x that);`
+          + ` keepalived divided by curl's factor ~${f(kaEst, 0)}: keepalived / lvsd ~${f(kaEst / lh.cpuMsPer1kChecks, 2)}x on this host (an estimate: curl's factor varies a lot from run to run; not a measurement)\n`);
+      }
     }
   }
   process.stdout.write(`\nDecision -> table, one change at a time (memory driver, host): p50 ${f(decision.p50Ms, 2)} ms, p99 ${f(decision.p99Ms, 2)} ms, max ${f(decision.maxMs, 2)} ms over ${decision.samples} transitions\n`);
