@@ -19,9 +19,15 @@ const server = createServer((req, res) => {
 server.on('connection', () => { connections++; });
 server.keepAliveTimeout = 60_000;
 server.maxConnections = 60_000;
-server.listen(port, '0.0.0.0', () => {
+// one process stands in for 50,000 realservers: a real one's default backlog (511) overflows
+// when 1,000 checks connect at once, and dropped SYNs come back a second later as slow checks
+server.listen({ port, host: '0.0.0.0', backlog: 4096 }, () => {
   const a = server.address();
   process.stdout.write(`${typeof a === 'object' && a ? a.port : port}\n`);
 });
 process.on('SIGUSR2', () => { process.stdout.write(`stats ${JSON.stringify({ connections, requests })}\n`); });
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
+// kept-alive connections would hold close() open: end them, then exit
+process.on('SIGTERM', () => {
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+});
