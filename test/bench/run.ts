@@ -38,6 +38,8 @@ interface LoadResult {
   n: number; checkType: string; intervalMs: number; services: number; scheduledPerSec: number; achievedPerSec: number; okPct: number;
   lagP50Ms: number; lagP99Ms: number; lagMaxMs: number; onTimePct: number; cpuSec: number; cpuCores: number; peakRssMB: number;
   cpuMsPer1kChecks: number;
+  /** seconds from the daemon's start to the last realserver's first verdict */
+  allUpSec?: number;
   reload?: { unchangedParseMs: number; unchangedApplyMs: number; changedParseMs: number; changedApplyMs: number; changedRealservers: number; transitionsAfterReloads: number };
 }
 
@@ -170,15 +172,17 @@ failover = canFailover && process.env.LVSD_BENCH_FAILOVER !== '0' ? await failov
 if (json) {
   process.stdout.write(`${JSON.stringify({ probeEngine: results, httpClient: clients, sideBySide: sideSkipped ? { skipped: sideSkipped } : side, sideBySideKeepalived: keepalivedSide, decisionToTable: decision, vm, failover }, null, 2)}\n`);
 } else {
-  const rows = [['realservers', 'services', 'check', 'interval', 'scheduled/s', 'achieved/s', 'on time (<=100ms)', 'lag p50', 'lag p99', 'lag max', 'ok %', 'cores', 'CPU ms/1k checks', 'peak RSS']];
+  printSummary();
+  const rows = [['realservers', 'services', 'check', 'interval', 'scheduled/s', 'achieved/s', 'on time (<=100ms)', 'lag p50', 'lag p99', 'lag max', 'ok %', 'cores', 'CPU ms/1k checks', 'peak RSS', 'all UP after']];
   for (const r of results) {
     rows.push([
       String(r.n), String(r.services), r.checkType, `${r.intervalMs / 1000}s`, f(r.scheduledPerSec, 0), f(r.achievedPerSec, 0), `${f(r.onTimePct, 2)} %`,
       `${f(r.lagP50Ms)} ms`, `${f(r.lagP99Ms)} ms`, `${f(r.lagMaxMs)} ms`, f(r.okPct, 2), f(r.cpuCores, 2), f(r.cpuMsPer1kChecks, 1), `${f(r.peakRssMB, 0)} MB`,
+      `${f(r.allUpSec ?? Number.NaN, 1)} s`,
     ]);
   }
   const w = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  process.stdout.write(`Probe engine: ${windowMs / 1000} s window after a 2-interval warm-up; daemon in its own process; one loopback HTTP server answers every 127.1.x.y\n`);
+  process.stdout.write(`Probe engine: ${windowMs / 1000} s window once the start-up backlog is gone (2 intervals, every first verdict in, nothing queued); daemon in its own process; one loopback HTTP server answers every 127.1.x.y\n`);
   for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(w[i]!)).join('  ')}\n`);
   for (const r of results.filter((x) => x.reload)) {
     const rl = r.reload!;
@@ -263,4 +267,49 @@ if (json) {
         + ` keepalived median ${f(k.silenceMedianMs, 0)} ms [${k.silenceMs.map((x) => f(x, 0)).join(', ')}], lvsd/keepalived ${f(l.silenceMedianMs / k.silenceMedianMs, 2)}\n`);
     }
   }
+}
+
+/**
+ * The one table: each headline figure with its target or peer and how it was measured; the
+ * sections after it give every row and run in full.
+ */
+function printSummary(): void {
+  const rows: string[][] = [['figure', 'lvsd', 'target or peer', 'how measured']];
+  for (const r of results.filter((x) => x.n === 50_000 && x.services === 1 && !x.reload)) {
+    rows.push([
+      `probe engine, 50,000 ${r.checkType} @ ${r.intervalMs / 1000} s`,
+      `${f(r.achievedPerSec, 0)}/s, ${f(r.cpuCores, 2)} cores, ${f(r.cpuMsPer1kChecks, 0)} CPU ms/1k, lag p50 ${f(r.lagP50Ms)} / p99 ${f(r.lagP99Ms)} ms, RSS ${f(r.peakRssMB, 0)} MB`,
+      '<= 1 core, p99 < 50 ms, RSS < 300 MB',
+      `own process, real probes, memory driver; ${windowMs / 1000} s window once every first verdict is in and nothing queues; process CPU; peak RSS`,
+    ]);
+  }
+  const one = results.find((x) => x.n === 10_000 && x.services === 1 && x.checkType === 'http' && !x.reload);
+  const three = results.find((x) => x.n === 10_000 && x.services === 3);
+  if (one && three) {
+    rows.push(['probe dedup, 10,000 http in 3 services', `${f(three.achievedPerSec, 0)} probes/s, ${f(three.cpuCores, 2)} cores`,
+      `1 service: ${f(one.achievedPerSec, 0)}/s, ${f(one.cpuCores, 2)} cores (keepalived probes once per VIP)`, 'the same targets listed in 3 services: one probe per target feeds all 3']);
+  }
+  for (const r of results.filter((x) => x.reload)) {
+    const rl = r.reload!;
+    rows.push([`reload at ${r.n.toLocaleString('en')} ${r.checkType}`, `unchanged ${f(rl.unchangedParseMs + rl.unchangedApplyMs, 0)} ms, 1 % changed ${f(rl.changedParseMs + rl.changedApplyMs, 0)} ms, ${rl.transitionsAfterReloads} transitions`,
+      '0 transitions of unchanged realservers', 'parse + apply + reconcile, in the running daemon; transitions of realservers that had a verdict, 2 intervals after']);
+  }
+  rows.push(['decision -> table (memory driver)', `p50 ${f(decision.p50Ms, 2)} ms, p99 ${f(decision.p99Ms, 2)} ms`, '-', `${decision.samples} transitions, one at a time: deciding probe result to the change applied`]);
+  if (!sideSkipped) {
+    for (const x of side) {
+      rows.push([`vs mon, 1,000 ${x.kind} @ 2 s`, `${f(x.lvsd.cpuMsPer1kChecks, 0)} CPU ms/1k checks`, `mon ${f(x.mon.cpuMsPer1kChecks, 0)} (mon / lvsd ${f(x.mon.cpuMsPer1kChecks / x.lvsd.cpuMsPer1kChecks, 2)}x)`,
+        'same targets, interval, timeout; mon: its monitor over the hostgroup every interval, CPU of the monitor processes']);
+    }
+  }
+  if (!('skipped' in keepalivedSide) && !('failed' in keepalivedSide)) {
+    for (const x of keepalivedSide.vm.results) {
+      if ('failed' in x) continue;
+      rows.push([`vs keepalived, ${x.n} ${x.kind} @ ${x.intervalMs / 1000} s (VM)`, `${f(x.lvsd.cpuMsPer1kChecks, 0)} CPU ms/1k checks`,
+        `keepalived ${f(x.keepalived.cpuMsPer1kChecks, 0)} (keepalived / lvsd ${f(x.ratio, 2)}x)`, 'both in the IPVS VM (emulated CPU), same targets; checks counted at the target server']);
+    }
+  }
+  const w = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  process.stdout.write('Summary\n');
+  for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(w[i]!)).join(' | ')}\n`);
+  process.stdout.write('\n');
 }
