@@ -289,7 +289,7 @@ export class Daemon {
   /** services, realservers, state, weight, last probe: what GET /status returns */
   status(): StatusSnapshot {
     return buildStatus({
-      config: this.config, records: this.records, wanted: this.wanted ?? this.baseWanted(this.deps.clock.now()),
+      config: this.config, records: this.records, wanted: this.wanted ?? this.builder.update(this.deps.clock.now()),
       table: this.table, lastReconcile: this.reconciler.lastReport, startedAt: this.startedAt, leaving: this.leaving,
       now: this.deps.clock.now(), driver: this.deps.driver.name, version: this.deps.version ?? '0.0.0',
     });
@@ -300,7 +300,7 @@ export class Daemon {
     const svc = this.config.services.find((s) => s.name === service);
     if (!svc) return undefined;
     const one = buildStatus({
-      config: { ...this.config, services: [svc] }, records: this.byService.get(svc) ?? [], wanted: this.wanted ?? this.baseWanted(this.deps.clock.now()),
+      config: { ...this.config, services: [svc] }, records: this.byService.get(svc) ?? [], wanted: this.wanted ?? this.builder.update(this.deps.clock.now()),
       table: this.table, lastReconcile: this.reconciler.lastReport, startedAt: this.startedAt, leaving: [],
       now: this.deps.clock.now(), driver: this.deps.driver.name, version: this.deps.version ?? '0.0.0',
     });
@@ -466,7 +466,7 @@ export class Daemon {
   async activeConnections(service: string, realserver: string): Promise<number | null> {
     const rec = this.record(service, realserver);
     const table = await this.deps.driver.read();
-    const d = table.services.get(serviceKey(virtualService(rec.service)))?.destinations.get(endpointKey(rec.config.endpoint));
+    const d = table.services.get(serviceKey(virtualService(rec.service)))?.destinations.get(rec.config.id);
     return d ? d.activeConns : null;
   }
 
@@ -649,11 +649,6 @@ export class Daemon {
     return this.retired.size > 0 ? { ...leaving.table, remove: new Map(this.retired) } : leaving.table;
   }
 
-  /** from the realservers' states alone (no kernel view) */
-  private baseWanted(now: number): WantedResult {
-    return this.builder.update(now);
-  }
-
   /** a reconcile when the wanted table changes by itself: a slow-start step, a drain to check */
   private armTimedChange(rampAt: number | undefined): void {
     this.timedChange?.cancel();
@@ -693,7 +688,7 @@ export class Daemon {
   }
 
   private gaugeRows(): Iterable<RealserverGaugeRow> {
-    return realserverGaugeRows({ config: this.config, records: this.records, wanted: this.wanted ?? this.baseWanted(this.deps.clock.now()), table: this.table });
+    return realserverGaugeRows({ config: this.config, records: this.records, wanted: this.wanted ?? this.builder.update(this.deps.clock.now()), table: this.table });
   }
 
   /** publish an event of another part (VRRP) on the daemon's bus */

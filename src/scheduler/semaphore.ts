@@ -1,4 +1,4 @@
-/** A counting semaphore with a FIFO wait queue: the global cap on probes in flight. */
+/** A counting semaphore with a FIFO queue of callbacks: the global cap on probes in flight. */
 export class Semaphore {
   private available: number;
   /**
@@ -23,15 +23,6 @@ export class Semaphore {
     return this.waiters.length - this.head;
   }
 
-  /** resolves when a slot is held; call release() exactly once afterwards */
-  acquire(): Promise<void> {
-    if (this.available > 0) {
-      this.available--;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-
   /**
    * Call `fn` holding a slot: now if one is free, else when one is released (FIFO). No promise:
    * under overload tens of thousands of due checks wait here. `fn` must call release() once.
@@ -43,15 +34,6 @@ export class Semaphore {
       return;
     }
     this.waiters.push(fn);
-  }
-
-  /** a slot right now, or false */
-  tryAcquire(): boolean {
-    if (this.available > 0) {
-      this.available--;
-      return true;
-    }
-    return false;
   }
 
   release(): void {
