@@ -1,4 +1,5 @@
 /** TCP connect shared by the tcp and banner probes. */
+import { flatString } from '../src/core/flat-string.js';
 import net from 'node:net';
 import type { Attempt, Verdict } from './result.js';
 import { error } from './result.js';
@@ -17,7 +18,7 @@ const connectingTexts = new WeakMap<ProbeTarget, string>();
 export function connectingTo(target: ProbeTarget): string {
   let text = connectingTexts.get(target);
   if (text === undefined) {
-    text = `connecting to ${hostPort(target)}`;
+    text = flatString(`connecting to ${hostPort(target)}`);
     connectingTexts.set(target, text);
   }
   return text;

@@ -3,6 +3,7 @@
  * the response read by checks/http-response; status and body checked. The deadline is the
  * attempt's signal and covers connect, handshake, headers and the whole body.
  */
+import { flatString } from '../src/core/flat-string.js';
 import net from 'node:net';
 import { connectingTo } from './connect.js';
 import type { HttpConnections, HttpOrigin } from './http-connections.js';
@@ -52,10 +53,11 @@ export function createHttpProbe(spec: HttpCheckSpec, conns: HttpConnections, sto
     if (!p) {
       p = {
         origin: {
-          key: `${target.address}|${target.port}${tlsKey}`, address: target.address, port: target.port,
+          key: flatString(`${target.address}|${target.port}${tlsKey}`), address: target.address, port: target.port,
           ...(tlsOptions ? { tls: tlsOptions } : {}),
         },
-        request: `${head}${spec.host ?? defaultHost(spec.type, target)}${tail}`,
+        // flat: kept per target (core/flat-string.ts)
+        request: flatString(`${head}${spec.host ?? defaultHost(spec.type, target)}${tail}`),
       };
       perTarget.set(target, p);
     }

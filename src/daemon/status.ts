@@ -141,7 +141,8 @@ function* perService(i: RowInput): Iterable<{ readonly svc: ServiceConfig; reado
     const entry = i.table?.services.get(key);
     const rows = (byService.get(svc) ?? []).map((r): RowParts => {
       const rs = svc.realservers[r.index]!;
-      return { r, rs, dest: entry?.destinations.get(endpointKey(rs.endpoint)), wanted: wantedWeight(decisions?.realservers[r.index]) };
+      // a realserver's id is its endpoint key (config/load.ts)
+      return { r, rs, dest: entry?.destinations.get(rs.id), wanted: wantedWeight(decisions?.realservers[r.index]) };
     });
     yield { svc, key, sorry: decisions?.sorry ?? false, rows };
   }

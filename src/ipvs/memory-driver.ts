@@ -5,6 +5,7 @@
  * ipvsadm command. Real code: `lvsd demo` and ipvs.driver: memory run on it.
  */
 import { SCHEDULERS } from '../config/types.js';
+import { flatString } from '../core/flat-string.js';
 import { opCommand } from './ipvsadm-format.js';
 import {
   endpointKey, serviceKey,
@@ -104,7 +105,8 @@ export class MemoryIpvsDriver implements IpvsDriver {
       case 'add-dest':
       case 'edit-dest': {
         if (!existing) return 'Service not defined';
-        const dkey = endpointKey(op.dest.endpoint);
+        // flat where it is stored (core/flat-string.ts), not in endpointKey: that runs per parsed line and per metric row
+        const dkey = op.op === 'add-dest' ? flatString(endpointKey(op.dest.endpoint)) : endpointKey(op.dest.endpoint);
         const have = existing.destinations.get(dkey);
         if (op.op === 'add-dest' && have) return 'Destination already exists';
         if (op.op === 'edit-dest' && !have) return 'No such destination';

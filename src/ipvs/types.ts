@@ -3,7 +3,6 @@
  * Shaped after what `ipvsadm` can express, so the ipvsadm driver is a faithful translation
  * and the memory driver can enforce the kernel's rules.
  */
-import { flatString } from '../core/flat-string.js';
 import type { Endpoint, Forward, Scheduler } from '../config/types.js';
 
 export type IpvsProtocol = 'tcp' | 'udp' | 'fwmark';
@@ -139,8 +138,7 @@ export interface IpvsDriver {
 }
 
 export function endpointKey(e: Endpoint): string {
-  // flat: table keys live as long as the table (core/flat-string.ts)
-  return flatString(e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`);
+  return e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`;
 }
 
 /** "tcp 192.0.2.10:80", "udp [2001:db8::1]:53", "fwmark 7", "fwmark 7 ipv6" */
