@@ -45,6 +45,8 @@ export interface SchedulerDeps {
   /** gets every result; returns the phase that picks the next interval */
   readonly onResult: (key: string, result: ProbeResult, info: RunInfo) => CheckPhase;
   readonly cron?: CronStarter;
+  /** a wake-up also starts the runs due within this many ms (see DueQueue); default 1 */
+  readonly coalesceMs?: number;
 }
 
 /** How long past its deadline a probe may take to settle before the scheduler stops waiting. */
@@ -76,7 +78,7 @@ export class ProbeScheduler {
   constructor(deps: SchedulerDeps) {
     this.deps = deps;
     this.sem = new Semaphore(Math.max(1, deps.maxConcurrent));
-    this.due = new DueQueue(deps.clock, (st, at) => this.begin(st, at));
+    this.due = new DueQueue(deps.clock, (st, at) => this.begin(st, at), deps.coalesceMs);
   }
 
   get size(): number {

@@ -57,6 +57,26 @@ describe('DueQueue', () => {
     for (const f of fired) expect(f.now).toBeGreaterThanOrEqual(f.at - 1);
   });
 
+  it('a wake-up gathers what is due within its window, no earlier; due times stay nominal', async () => {
+    const clock = new FakeClock(0);
+    const fired: string[] = [];
+    const q = new DueQueue<string>(clock, (item, at) => fired.push(`${item}@${at}:${clock.now()}`), 10);
+    q.add('a', 100);
+    q.add('b', 105);
+    q.add('c', 110);
+    q.add('d', 111);
+    q.add('e', 200);
+    await clock.advance(99);
+    expect(fired).toEqual([]);
+    await clock.advance(1);
+    // one wake-up at 100 starts a, b and c (due within 10 ms); d is 11 ms away and waits
+    expect(fired).toEqual(['a@100:100', 'b@105:100', 'c@110:100']);
+    await clock.advance(11);
+    expect(fired.slice(3)).toEqual(['d@111:111']);
+    await clock.advance(100);
+    expect(fired.slice(4)).toEqual(['e@200:200']);
+  });
+
   it('clear drops everything and no timer fires', async () => {
     const clock = new FakeClock(0);
     const fired: number[] = [];
