@@ -9,6 +9,7 @@ import { HttpConnections } from './http-connections.js';
 import { createHttpProbe } from './http.js';
 import { createIcmpProbe, IcmpPinger } from './icmp.js';
 import { AttemptRegistry } from './result.js';
+import { defaultConnectClose } from './tcp-connect-close.js';
 import { createTcpProbe } from './tcp.js';
 import type { CheckSpec, Probe, ProbeKit, ProbeKitOptions } from './types.js';
 
@@ -19,6 +20,7 @@ export function createProbeKit(options: ProbeKitOptions = {}): ProbeKit {
   const connections = new HttpConnections();
   const groups = new ProcessGroups();
   const pinger = new IcmpPinger(options);
+  const connectClose = defaultConnectClose();
   const probes = new Map<string, Probe>();
 
   const build = (spec: CheckSpec): Probe => {
@@ -26,7 +28,7 @@ export function createProbeKit(options: ProbeKitOptions = {}): ProbeKit {
       case 'icmp':
         return createIcmpProbe(spec.count, pinger, stop);
       case 'tcp':
-        return createTcpProbe(stop);
+        return createTcpProbe(stop, connectClose);
       case 'http':
       case 'https':
         return createHttpProbe(spec, connections, stop);

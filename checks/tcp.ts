@@ -1,18 +1,13 @@
 /** tcp: the port accepts a connection within the deadline. */
-import { connectTcp, isVerdict } from './connect.js';
-import { ok, runAttempt, type AttemptRegistry } from './result.js';
+import { runAttempt, type AttemptRegistry } from './result.js';
+import { defaultConnectClose, type ConnectClose } from './tcp-connect-close.js';
 import type { Probe, ProbeContext, ProbeResult, ProbeTarget } from './types.js';
 
-export function createTcpProbe(stop: AttemptRegistry): Probe {
+export function createTcpProbe(stop: AttemptRegistry, connectClose: ConnectClose = defaultConnectClose()): Probe {
   return {
     type: 'tcp',
     check(target: ProbeTarget, ctx: ProbeContext): Promise<ProbeResult> {
-      return runAttempt(ctx, stop, async (attempt) => {
-        const res = await connectTcp(target, attempt);
-        if (isVerdict(res)) return res;
-        res.destroy();
-        return ok('connected');
-      });
+      return runAttempt(ctx, stop, (attempt) => connectClose(target, attempt));
     },
   };
 }
