@@ -10,11 +10,14 @@ export interface Verdict {
   readonly detail: string;
 }
 
+/** what a check waits for, as text; an object whose toString() builds it when it is needed */
+export type Pending = string | { toString(): string };
+
 /** What a probe body gets: an abort signal (deadline or kit closed) and a slot for "what we wait for". */
 export interface Attempt {
   readonly signal: AbortLike;
   /** e.g. "connecting", "waiting for headers"; shown in the timeout detail */
-  pending: string;
+  pending: Pending;
 }
 
 export const ok = (detail: string): Verdict => ({ outcome: 'ok', detail });
@@ -108,7 +111,7 @@ export function isTimeoutReason(reason: unknown): boolean {
   return typeof reason === 'object' && reason !== null && (reason as { name?: unknown }).name === 'TimeoutError';
 }
 
-export function abortVerdict(reason: unknown, pending: string, timeoutMs: number): Verdict {
+export function abortVerdict(reason: unknown, pending: Pending, timeoutMs: number): Verdict {
   if (isTimeoutReason(reason)) return { outcome: 'timeout', detail: `timeout after ${timeoutMs}ms ${pending}` };
   const why = reason instanceof Error ? reason.message : String(reason);
   return error(`aborted ${pending}: ${why}`);

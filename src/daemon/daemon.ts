@@ -11,6 +11,7 @@ import type { Config, RealserverConfig, ServiceConfig } from '../config/types.js
 import { Reconciler, type ReconcileReport } from '../ipvs/reconciler.js';
 import { endpointKey, serviceKey, type IpvsDriver, type IpvsOp, type IpvsTable, type VirtualService, type WantedTable } from '../ipvs/types.js';
 import { Metrics, type RealserverGaugeRow } from '../metrics/metrics.js';
+import { countTransition } from '../metrics/realserver-metrics.js';
 import { ProbeScheduler, type CronStarter, type RunInfo, type ScheduledJob } from '../scheduler/scheduler.js';
 import { applyResult, checkPhase, initialHealth, type CheckPhase, type HealthState, type Transition } from '../state/realserver.js';
 import { isWeight, MAX_WEIGHT, type AdminState } from '../state/weight.js';
@@ -82,6 +83,8 @@ export interface RealserverRecord {
   /** its lvsd_probes_total / lvsd_probe_duration_seconds counts (looked up on first use) */
   tally?: ProbeTally;
   transitions: number;
+  /** lvsd_realserver_transitions_total (countTransition) */
+  transitionCounts?: number[];
   /** an admin state with an end: ready again then */
   drainTimer?: TimerHandle | undefined;
   adminUntil?: number | undefined;
@@ -200,6 +203,7 @@ export class Daemon {
           service, config: rs, index, jobKey: probeJobKey(rs.endpoint.host, rs.check),
           health: old?.health ?? initialHealth(rs.initialState, now), upSince: old?.upSince ?? Number.NEGATIVE_INFINITY,
           admin: old?.admin ?? 'none', transitions: old?.transitions ?? 0,
+          ...(old?.transitionCounts ? { transitionCounts: old.transitionCounts } : {}),
           ...(old?.last ? { last: old.last } : {}),
           ...(old?.drainTimer ? { drainTimer: old.drainTimer, adminUntil: old.adminUntil } : {}),
           ...(old?.adminReason !== undefined ? { adminReason: old.adminReason } : {}),
@@ -385,7 +389,7 @@ export class Daemon {
     // slow start only after a failure, as HAProxy does: a realserver first seen UP (start-up,
     // config reload) may already carry traffic in the kernel table, and a ramp would cut it
     if (t.to === 'up' && t.from === 'down') rec.upSince = t.at;
-    this.metrics.transitions.inc({ service: rec.service.name, realserver: rec.config.id, from: t.from, to: t.to });
+    rec.transitionCounts = countTransition(rec.transitionCounts, t.from, t.to);
     this.deps.log.info({
       service: rec.service.name, realserver: rec.config.id, from: t.from, to: t.to,
       reason: `${result.outcome}: ${result.detail}`,

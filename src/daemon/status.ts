@@ -93,6 +93,7 @@ export interface StatusRecord {
   readonly adminUntil?: number | undefined;
   readonly adminReason?: string | undefined;
   readonly transitions: number;
+  readonly transitionCounts?: readonly number[] | undefined;
   readonly last?: { readonly result: { readonly ok: boolean; readonly outcome: ProbeOutcome; readonly detail: string; readonly durationMs: number }; readonly at: number };
 }
 
@@ -158,6 +159,7 @@ export function* realserverGaugeRows(i: RowInput): Iterable<RealserverGaugeRow> 
         weight: dest?.weight, wantedWeight: wanted ?? undefined, configuredWeight: rs.weight, weightOverride: r.weightOverride,
         consecutiveOk: r.health.okStreak, consecutiveFail: r.health.failStreak,
         last: r.last ? { ok: r.last.result.ok, at: r.last.at, durationMs: r.last.result.durationMs } : undefined,
+        transitionCounts: r.transitionCounts,
       };
     }
   }

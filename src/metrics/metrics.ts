@@ -25,7 +25,6 @@ export interface MetricsSources {
 /** a scrape within this long of the last kernel read reuses it */
 const IPVS_CACHE_MS = 1000;
 
-const HEALTHS = ['unknown', 'up', 'down'] as const;
 
 export interface MetricsOptions {
   /** process and Node.js runtime metrics (lvsd_process_*, lvsd_nodejs_*); default true */
@@ -38,7 +37,6 @@ export class Metrics {
   readonly registry: Registry;
   /** lvsd_probes_total and lvsd_probe_duration_seconds: a tally per realserver */
   readonly probes = new ProbeMetrics();
-  readonly transitions: Counter<'service' | 'realserver' | 'from' | 'to'>;
   readonly scheduleLag: Histogram;
   readonly ipvsApplyDuration: Histogram;
   readonly ipvsApplyErrors: Counter;
@@ -71,10 +69,6 @@ export class Metrics {
     }
 
     this.probes.register(registry);
-    this.transitions = new Counter({
-      name: 'lvsd_realserver_transitions_total', help: 'Realserver health transitions.',
-      labelNames: ['service', 'realserver', 'from', 'to'], registers: [registry],
-    });
     this.scheduleLag = new Histogram({
       name: 'lvsd_probe_schedule_lag_seconds', help: 'Delay between when a probe was due and when it started.',
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5], registers: [registry],
@@ -172,10 +166,9 @@ export class Metrics {
     if (ok) this.configLastSuccess.set(atMs / 1000);
   }
 
-  /** drop the event series of a realserver that left the config (the gauges follow the rows by themselves) */
+  /** drop the probe series of a realserver that left the config (the gauges and transitions follow the rows by themselves) */
   forgetRealserver(service: string, realserver: string, check: string): void {
     this.probes.forget(service, realserver, check);
-    for (const from of HEALTHS) for (const to of HEALTHS) if (from !== to) this.transitions.remove({ service, realserver, from, to });
   }
 
   async text(): Promise<string> {

@@ -7,9 +7,10 @@
  * second over 50,000 realservers that was a measurable share of the probe engine's CPU and
  * heap. The exposition is the same (names, types, label order, le buckets).
  */
-import type { Metric, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { ProbeOutcome } from '../../checks/types.js';
 import { flatString } from '../core/flat-string.js';
+import { registerCustomMetric, type MetricValue } from './custom-metric.js';
 
 /** the `result` label: a probe's outcome, in this order in the output */
 const PROBE_RESULTS = ['ok', 'fail', 'timeout', 'error'] as const satisfies readonly ProbeOutcome[];
@@ -51,12 +52,6 @@ interface Series {
   readonly tally: ProbeTally;
 }
 
-interface MetricValue {
-  readonly metricName?: string;
-  readonly labels: Readonly<Record<string, string | number>>;
-  readonly value: number;
-}
-
 export class ProbeMetrics {
   private readonly series = new Map<string, Series>();
 
@@ -78,15 +73,12 @@ export class ProbeMetrics {
 
   register(registry: Registry): void {
     const metric = (name: string, help: string, type: 'counter' | 'histogram', values: () => MetricValue[]): void => {
-      // prom-client's registry only calls get() (and reset() on resetMetrics): a custom metric
-      const labelNames = ['service', 'realserver', 'check', ...(type === 'counter' ? ['result'] : [])];
-      const m = {
-        name, help, type, labelNames, aggregator: 'sum',
-        get: () => Promise.resolve({ name, help, type, values: values(), aggregator: 'sum' }),
+      registerCustomMetric(registry, {
+        name, help, type, values,
+        labelNames: ['service', 'realserver', 'check', ...(type === 'counter' ? ['result'] : [])],
         // records hold their tally: zero it rather than orphan it
         reset: () => { for (const { tally } of this.series.values()) tally.reset(); },
-      };
-      registry.registerMetric(m as unknown as Metric);
+      });
     };
     metric('lvsd_probes_total', 'Health probes completed, by result (ok, fail, timeout, error).', 'counter', () => {
       const out: MetricValue[] = [];

@@ -4,6 +4,18 @@
  * with it. Labels: `service`, `realserver` ("ip:port"), `check` (the check type).
  */
 import { Gauge, type Registry } from 'prom-client';
+import type { Health } from '../state/realserver.js';
+import { registerCustomMetric, type MetricValue } from './custom-metric.js';
+
+/** `from` and `to` of lvsd_realserver_transitions_total; a realserver's counts are indexed from * 3 + to */
+const TRANSITION_HEALTHS = ['unknown', 'up', 'down'] as const satisfies readonly Health[];
+
+/** count one transition of a realserver (its counts array, made on the first) */
+export function countTransition(counts: number[] | undefined, from: Health, to: Health): number[] {
+  const c = counts ?? new Array<number>(TRANSITION_HEALTHS.length ** 2).fill(0);
+  c[TRANSITION_HEALTHS.indexOf(from) * TRANSITION_HEALTHS.length + TRANSITION_HEALTHS.indexOf(to)]! += 1;
+  return c;
+}
 
 /** The operator's state: health, or the admin override that trumps it (lower case). */
 export const REALSERVER_STATES = ['up', 'down', 'unknown', 'draining', 'maint'] as const;
@@ -28,6 +40,8 @@ export interface RealserverGaugeRow {
   readonly consecutiveOk: number;
   readonly consecutiveFail: number;
   readonly last: undefined | { readonly ok: boolean; readonly at: number; readonly durationMs: number };
+  /** health transitions so far (countTransition), undefined before the first */
+  readonly transitionCounts: readonly number[] | undefined;
 }
 
 export interface ServiceGaugeRow {
@@ -67,6 +81,25 @@ export function registerRealserverMetrics(
   perRealserver('lvsd_realserver_last_probe_timestamp_seconds', 'When the last probe of the realserver finished, seconds since the epoch.', (r) => (r.last ? r.last.at / 1000 : undefined));
   perRealserver('lvsd_realserver_last_probe_success', '1 when the last probe succeeded, else 0.', (r) => (r.last ? (r.last.ok ? 1 : 0) : undefined));
   perRealserver('lvsd_realserver_last_probe_duration_seconds', 'How long the last probe took.', (r) => (r.last ? r.last.durationMs / 1000 : undefined));
+
+  // a counter kept on the realserver's record, so it leaves the output with the realserver
+  registerCustomMetric(registry, {
+    name: 'lvsd_realserver_transitions_total', help: 'Realserver health transitions.', type: 'counter',
+    labelNames: ['service', 'realserver', 'from', 'to'],
+    values: () => {
+      const out: MetricValue[] = [];
+      const n = TRANSITION_HEALTHS.length;
+      for (const r of rows()) {
+        const c = r.transitionCounts;
+        if (!c) continue;
+        for (let i = 0; i < c.length; i++) {
+          if (c[i]! > 0) out.push({ labels: { service: r.service, realserver: r.realserver, from: TRANSITION_HEALTHS[Math.floor(i / n)]!, to: TRANSITION_HEALTHS[i % n]! }, value: c[i]! });
+        }
+      }
+      return out;
+    },
+    reset: () => { for (const r of rows()) (r.transitionCounts as number[] | undefined)?.fill(0); },
+  });
 
   const state = new Gauge({
     name: 'lvsd_realserver_state', help: '1 for the realserver\'s current state (up, down, unknown, draining, maint), 0 for the others.',

@@ -516,6 +516,8 @@ services:
     lines = await series();
     expect(lines.filter((l) => l.includes('check="tcp"'))).toEqual([]);
     expect(lines.some((l) => l.startsWith('lvsd_probes_total{service="web",realserver="198.51.100.2:80",check="http"'))).toBe(true);
-    expect(lines.some((l) => l.startsWith('lvsd_realserver_transitions_total{service="web",realserver="198.51.100.2:80"'))).toBe(true);
+    expect(lines.filter((l) => l.startsWith('lvsd_realserver_transitions_total'))).toEqual([
+      'lvsd_realserver_transitions_total{service="web",realserver="198.51.100.2:80",from="unknown",to="up"} 1',
+    ]);
   });
 });
