@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 /**
  * `lvsd`: one binary, subcommands. The only module that touches process.argv, process.exit,
  * signals and the terminal.

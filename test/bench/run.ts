@@ -15,6 +15,7 @@ import { failoverBench, type FailoverSample } from './failover.js';
 import { monAvailable, monBench, type MonResult } from './mon-side.js';
 import { curlCost, type KindResult, type VmCheckersResult } from './vm-checkers.js';
 import { decisionLatency } from './decision-latency.js';
+import { V8_STARTUP_FLAGS } from '../../src/core/heap.js';
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 const json = process.argv.includes('--json');
@@ -57,7 +58,8 @@ async function startTarget(): Promise<{ port: number; stop: () => void }> {
 function runLoad(row: (typeof ROWS)[number], port: number): Promise<LoadResult> {
   const { n, intervalMs, type, services, reload } = row;
   return new Promise((resolve, reject) => {
-    const child = spawnNode([here('./probe-load.js'), String(n), String(intervalMs), String(windowMs), String(port), type, String(services), reload ? 'reload' : '']);
+    // the daemon runs with the flags of the lvsd executable's #! line
+    const child = spawnNode([...V8_STARTUP_FLAGS, here('./probe-load.js'), String(n), String(intervalMs), String(windowMs), String(port), type, String(services), reload ? 'reload' : '']);
     let out = '';
     child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
     child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`probe-load ${n} exited ${code}`))));

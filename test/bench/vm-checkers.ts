@@ -18,6 +18,7 @@ import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { V8_STARTUP_FLAGS } from '../../src/core/heap.js';
 
 /** what both checkers are given: n realservers, every intervalMs, timeoutMs each */
 export interface Settings { n: number; intervalMs: number; timeoutMs: number; windowMs: number }
@@ -214,7 +215,7 @@ async function runLvsd(s: Settings, kind: 'tcp' | 'http', target: Awaited<Return
   // probe-load's own window starts two intervals after the daemon started; one interval more
   // keeps it running to the end of ours
   // (probe-load's timeout is min(1 s, interval), as keepalived's connect_timeout here)
-  const child = spawn(...nofile([process.execPath, here('./probe-load.js'), String(s.n), String(s.intervalMs), String(s.windowMs + s.intervalMs), String(target.port), kind]),
+  const child = spawn(...nofile([process.execPath, ...V8_STARTUP_FLAGS, here('./probe-load.js'), String(s.n), String(s.intervalMs), String(s.windowMs + s.intervalMs), String(target.port), kind]),
     { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });

@@ -1,6 +1,7 @@
+import { readFileSync } from 'node:fs';
 import v8 from 'node:v8';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { HEAP_GROWING_PERCENT, useCompactHeap } from '../../src/core/heap.js';
+import { HEAP_GROWING_PERCENT, useCompactHeap, V8_STARTUP_FLAGS } from '../../src/core/heap.js';
 
 describe('useCompactHeap', () => {
   afterEach(() => vi.restoreAllMocks());
@@ -17,4 +18,9 @@ describe('useCompactHeap', () => {
     expect(useCompactHeap({}, ['--heap_growing_percent=10'])).toBeUndefined();
     expect(set).not.toHaveBeenCalled();
   });
+});
+
+it('the lvsd executable starts node with the start-up V8 flags', () => {
+  const first = readFileSync(new URL('../../src/cli/main.ts', import.meta.url), 'utf8').split('\n')[0];
+  expect(first).toBe(`#!/usr/bin/env -S node ${V8_STARTUP_FLAGS.join(' ')}`);
 });
