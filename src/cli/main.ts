@@ -32,9 +32,10 @@ class CliExit extends Error {
   }
 }
 
-async function readConfig(file: string): Promise<Config> {
+/** `checkFiles`: also check the files and programs the config names (validate, run; not a client's lookup) */
+async function readConfig(file: string, checkFiles: boolean): Promise<Config> {
   try {
-    return await loadConfigFile(file);
+    return await loadConfigFile(file, { checkFiles });
   } catch (e) {
     if (e instanceof ConfigError) throw new CliExit(e.problems.map(formatProblem).join('\n'), EXIT_INVALID);
     throw e;
@@ -45,7 +46,7 @@ async function resolveTarget(opts: { socket?: string; url?: string; config?: str
   if (opts.url) return { url: opts.url };
   if (opts.socket) return { socket: opts.socket };
   if (opts.config) {
-    const c = await readConfig(opts.config);
+    const c = await readConfig(opts.config, false);
     if (c.api.socket) return { socket: c.api.socket };
     if (c.api.listen) return { url: `http://${c.api.listen.host.includes(':') ? `[${c.api.listen.host}]` : c.api.listen.host}:${c.api.listen.port}` };
     throw new CliExit(`${opts.config}: api.socket and api.listen are both off: nothing to connect to`, EXIT_INVALID);
@@ -124,7 +125,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .action(async (opts: { config: string; logLevel: string }) => {
       useCompactHeap(); // before the config parse: a big config is the first heap peak
-      const config = await readConfig(opts.config);
+      const config = await readConfig(opts.config, true);
       const log = createLogger(opts.logLevel);
       // a bug in one corner must not take the director's health checks down: log it, keep going
       process.on('unhandledRejection', (reason) => log.error({ err: errorMessage(reason) }, 'unhandled rejection'));
@@ -142,10 +143,11 @@ export function buildProgram(): Command {
     });
 
   program.command('validate')
-    .description('check a config file; prints FILE:LINE:COL: message for every error')
+    .description('check a config file and the files and programs it names; prints FILE:LINE:COL: message for every error')
     .requiredOption('-c, --config <file>', 'config file')
-    .action(async (opts: { config: string }) => {
-      const config = await readConfig(opts.config);
+    .option('--no-files', 'check only the config text, not the token, secret, program and state_dir paths it names (e.g. on a build machine)')
+    .action(async (opts: { config: string; files: boolean }) => {
+      const config = await readConfig(opts.config, opts.files);
       const rs = config.services.reduce((n, s) => n + s.realservers.length, 0);
       process.stdout.write(`${opts.config}: ok (${config.services.length} services, ${rs} realservers)\n`);
     });
@@ -226,7 +228,7 @@ export function buildProgram(): Command {
     .description('remove the failover VIPs from their interface (systemd ExecStopPost: after a crash no VIP may stay behind)')
     .requiredOption('-c, --config <file>', 'config file')
     .action(async (opts: { config: string }) => {
-      const config = await readConfig(opts.config);
+      const config = await readConfig(opts.config, false);
       const f = config.failover;
       if (!f) {
         process.stdout.write(`${opts.config}: no failover section: nothing to release\n`);

@@ -12,6 +12,7 @@ import { KEEPALIVE_IDLE_MS } from '../../checks/http-connections.js';
 import type { CheckSpec, CheckType } from '../../checks/types.js';
 import { ConfigError, errorMessage, type ConfigProblem } from '../core/errors.js';
 import { formatDuration } from './duration.js';
+import { checkReferences, collectReferences, type ConfigReference, type ReferenceIo } from './references.js';
 import {
   CHECK_TYPE_KEYS, CHECK_TYPES, COMMON_CHECK_KEYS, defaultsSchema, issueMessage, parseEndpoint,
   realserverSchema, serviceHeadSchema, show, topSchema,
@@ -567,6 +568,17 @@ function apiConfig(api: NonNullable<RawTop['api']>): ApiConfig {
  * Throws ConfigError listing every problem found, sorted by position.
  */
 export function parseConfig(text: string, file: string): Config {
+  return parseConfigText(text, file).config;
+}
+
+/** A reference to a file or program with where the config names it. */
+export interface LocatedReference extends ConfigReference {
+  readonly line: number;
+  readonly col: number;
+}
+
+/** parseConfig, and the files and programs the config names (for checkConfigReferences) */
+export function parseConfigText(text: string, file: string): { config: Config; references: LocatedReference[] } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true, strict: true, merge: true });
   const problems = new Problems(file, lines, doc);
@@ -603,7 +615,8 @@ export function parseConfig(text: string, file: string): Config {
   const schedules = schedulesConfig(top?.data.schedules ?? [], services, problems);
   if (problems.count > 0 || !top) throw new ConfigError(problems.sorted());
   const t = top.data;
-  return {
+  const references = collectReferences(raw).map((r) => ({ ...r, ...lines.linePos(locate(doc, r.path, false)) }));
+  const config: Config = {
     file,
     node: { name: t.node?.name ?? hostname() },
     api: apiConfig(t.api ?? {}),
@@ -621,6 +634,7 @@ export function parseConfig(text: string, file: string): Config {
     alerts,
     schedules,
   };
+  return { config, references };
 }
 
 /** alerts: one target each, unique names, selectors that name what the config has. */
@@ -746,13 +760,34 @@ function failoverConfig(f: NonNullable<RawTop['failover']>, services: readonly S
   };
 }
 
-/** Reads and parses a config file; an unreadable file is a ConfigError at FILE:1:1. */
-export async function loadConfigFile(path: string): Promise<Config> {
+/** The problems of the files and programs a parsed config names, at FILE:LINE:COL. */
+export async function checkConfigReferences(file: string, references: readonly LocatedReference[], io: ReferenceIo): Promise<ConfigProblem[]> {
+  const found = await checkReferences(references, io);
+  return found
+    .map(({ ref, message }) => ({ file, line: ref.line, col: ref.col, message: `${formatPath(ref.path)}: ${message}` }))
+    .sort((a, b) => a.line - b.line || a.col - b.col);
+}
+
+export interface LoadOptions {
+  /** check the files and programs the config names (default true; `lvsd validate --no-files` turns it off) */
+  readonly checkFiles?: boolean;
+  readonly io?: ReferenceIo;
+}
+
+/**
+ * Reads, parses and checks a config file: the one path of `lvsd validate`, `lvsd run` and every
+ * reload. An unreadable file is a ConfigError at FILE:1:1.
+ */
+export async function loadConfigFile(path: string, options: LoadOptions = {}): Promise<Config> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
     throw new ConfigError([{ file: path, line: 1, col: 1, message: `cannot read: ${errorMessage(e)}` }]);
   }
-  return parseConfig(text, path);
+  const { config, references } = parseConfigText(text, path);
+  if (options.checkFiles === false) return config;
+  const problems = await checkConfigReferences(path, references, options.io ?? { env: process.env });
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
 }

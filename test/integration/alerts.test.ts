@@ -76,7 +76,7 @@ describe('alerts from a running lvsd', () => {
 
   const start = async (extra = ''): Promise<void> => {
     const cfg = path.join(dir, 'lvsd.yaml');
-    writeFileSync(path.join(dir, 'secret'), `${SECRET}\n`);
+    writeFileSync(path.join(dir, 'secret'), `${SECRET}\n`, { mode: 0o600 });
     writeFileSync(cfg, `
 node: { name: alert-test }
 api: { listen: "127.0.0.1:0", socket: false }

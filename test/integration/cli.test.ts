@@ -38,11 +38,19 @@ function get(port: number, path: string): Promise<{ status: number; type: string
 const noStack = (s: string) => expect(s).not.toMatch(/^\s+at .+\(.+:\d+:\d+\)$/m);
 
 describe('lvsd validate', () => {
-  it('accepts the example config', async () => {
-    const r = await runLvsd(['validate', '-c', 'config/example.yaml']);
+  it('accepts the example config as text (--no-files), and names the files it points at that this machine lacks', async () => {
+    const r = await runLvsd(['validate', '--no-files', '-c', 'config/example.yaml']);
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(/^config\/example\.yaml: ok \(\d+ services, \d+ realservers\)\n$/);
     expect(r.code).toBe(0);
+
+    const full = await runLvsd(['validate', '-c', 'config/example.yaml']);
+    expect(full.code).toBe(1);
+    noStack(full.stderr);
+    const lines = full.stderr.trim().split('\n');
+    expect(lines).toContain('config/example.yaml:72:14: failover.notify.master[0]: program /etc/lvsd/to-master.sh cannot be run: ENOENT: no such file or directory, stat \'/etc/lvsd/to-master.sh\'');
+    expect(lines.some((l) => /^config\/example\.yaml:\d+:\d+: alerts\[0\]\.webhook\.secret_file: cannot read \/etc\/lvsd\/hook-secret: ENOENT/.test(l))).toBe(true);
+    expect(lines.every((l) => /^config\/example\.yaml:\d+:\d+: /.test(l))).toBe(true);
   });
 
   it('prints FILE:LINE:COL for every error, exit 1, no stack trace', async () => {

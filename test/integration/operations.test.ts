@@ -30,7 +30,7 @@ describe('operations on a running lvsd', () => {
   const id = (s: HttpTestServer): string => `127.0.0.1:${s.port}`;
 
   const writeConfig = (realservers: string, extra = ''): void => {
-    writeFileSync(path.join(dir, 'token'), `${TOKEN}\n`);
+    writeFileSync(path.join(dir, 'token'), `${TOKEN}\n`, { mode: 0o600 });
     writeFileSync(cfg, `
 node: { name: ops-test }
 api: { listen: "127.0.0.1:0", socket: "${socket}", token_file: "${path.join(dir, 'token')}" }
@@ -175,6 +175,15 @@ ${realservers}
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     expect(metrics).toContain('lvsd_config_reloads_total{result="failure"} 1');
     expect(metrics).toContain('lvsd_config_last_reload_successful 0');
+
+    // a valid text that names a secret file that is not there: refused before anything applies
+    const missing = path.join(dir, 'no-such-secret');
+    writeConfig(`      - { address: "${id(a)}", weight: 9 }`, `alerts:\n  - name: ops\n    webhook: { url: "http://127.0.0.1:9/hook", secret_file: ${missing} }`);
+    const r2 = await cli('reload');
+    expect(r2.code).toBe(1);
+    expect(r2.stderr).toContain(`${cfg}:9:61: alerts[0].webhook.secret_file: cannot read ${missing}: ENOENT`);
+    expect((await status()).services[0]!.realservers.map((x) => x.id)).toEqual([id(a), id(b), id(c)]);
+    expect((await rs(a))?.weight).not.toBe(9);
 
     writeConfig(`      - { address: "${id(a)}", weight: 6 }\n      - { address: "${id(b)}", weight: 3 }\n      - { address: "${id(c)}", weight: 1 }`);
     child.kill('SIGHUP');
