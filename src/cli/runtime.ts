@@ -14,7 +14,7 @@ import { useCompactHeap } from '../core/heap.js';
 import { ConfigError, LvsError, errorMessage, formatProblem } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { Daemon, type DaemonEvent } from '../daemon/daemon.js';
-import { IpvsadmDriver } from '../ipvs/ipvsadm-driver.js';
+import { IpvsadmDriver, permanentFailure, type IpvsadmCall } from '../ipvs/ipvsadm-driver.js';
 import { SyncDaemon } from '../ipvs/sync-daemon.js';
 import { MemoryIpvsDriver } from '../ipvs/memory-driver.js';
 import type { IpvsDriver } from '../ipvs/types.js';
@@ -22,6 +22,7 @@ import { startApi, type ApiServer } from '../api/server.js';
 import type { FailoverConfig } from '../config/types.js';
 import type { VrrpStatus } from '../daemon/status.js';
 import { AlertSystem } from '../alerts/manager.js';
+import { IpvsCommandMetrics } from '../metrics/ipvs-metrics.js';
 import { registerVrrpMetrics } from '../metrics/vrrp-metrics.js';
 import { IpAddressManager } from '../vrrp/addresses.js';
 import { VrrpInstance } from '../vrrp/instance.js';
@@ -76,23 +77,30 @@ export function lvsdVersion(): string {
   return '0.0.0';
 }
 
-export function driverFor(config: Config, log: Logger): IpvsDriver {
+export function driverFor(config: Config, log: Logger, onCall?: (call: IpvsadmCall) => void): IpvsDriver {
   switch (config.ipvs.driver) {
     case 'memory':
       return new MemoryIpvsDriver({ onChange: (command) => log.debug({ command }, 'memory ipvs change') });
     case 'ipvsadm':
-      return new IpvsadmDriver({ timeoutMs: config.ipvs.commandTimeoutMs });
+      return new IpvsadmDriver({ timeoutMs: config.ipvs.commandTimeoutMs, ...(onCall ? { onCall } : {}) });
   }
 }
 
 /**
- * Start-up check: a driver that cannot read the table (ipvsadm missing, no IPVS in the kernel,
- * no CAP_NET_ADMIN) stops `lvsd run` with the reason, instead of a daemon that only logs errors.
+ * Start-up check: a driver that cannot read the table for a reason retrying will not fix
+ * (ipvsadm missing or not executable, no IPVS in the kernel, no CAP_NET_ADMIN) stops `lvsd run`
+ * with the reason, instead of a daemon that only logs errors. A failure that may pass (an error
+ * exit, a hang killed at ipvs.command_timeout) is logged and the daemon starts: it reports
+ * lvsd_ipvs_in_sync 0 and the reconciler retries with backoff until the table converges.
  */
-async function checkDriver(driver: IpvsDriver): Promise<void> {
+async function checkDriver(driver: IpvsDriver, log: Logger): Promise<void> {
   try {
     await driver.read();
   } catch (e) {
+    if (driver instanceof IpvsadmDriver && !permanentFailure(e)) {
+      log.error({ err: errorMessage(e) }, 'ipvsadm failed at start-up: starting anyway, retrying with backoff (lvsd_ipvs_in_sync stays 0 until the table converges)');
+      return;
+    }
     throw new LvsError('LVSD_ERR_IPVS_DRIVER', `the ${driver.name} IPVS driver cannot read the table: ${errorMessage(e)}`, {}, { cause: e });
   }
 }
@@ -100,8 +108,10 @@ async function checkDriver(driver: IpvsDriver): Promise<void> {
 export async function startRuntime(config: Config, options: RuntimeOptions): Promise<Runtime> {
   const { log } = options;
   useCompactHeap();
-  const driver = options.driver ?? driverFor(config, log);
-  await checkDriver(driver);
+  // per-call metrics of ipvsadm: counted from the start-up read on, registered with the daemon's registry below
+  const commands = options.driver ? undefined : new IpvsCommandMetrics();
+  const driver = options.driver ?? driverFor(config, log, commands && ((call) => commands.observe(call)));
+  await checkDriver(driver, log);
   const token = await readToken(config.api.tokenFile);
   const probes = createProbeKit({ warn: (message) => log.warn(message) });
   const daemon = new Daemon({
@@ -109,6 +119,7 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
     cron: nodeCronStarter(log.child({ component: 'cron' })), version: lvsdVersion(),
     overrides: new FileOverrideStore(config.stateDir, log.child({ component: 'overrides' })),
   });
+  if (driver instanceof IpvsadmDriver) commands?.register(daemon.metrics.registry);
   let alerts: AlertSystem | undefined;
   const m = daemon.metrics;
   const startAlerts = async (list: Config['alerts'], previous?: AlertSystem): Promise<AlertSystem | undefined> => {

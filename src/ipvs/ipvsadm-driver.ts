@@ -10,6 +10,10 @@
  * - stats: `-Ln --exact --stats` and `--rate`.
  *
  * argv only, never a shell; every call has a timeout and is killed when it passes.
+ *
+ * A failing call is not fatal here: the reconciler retries with backoff. Only at start-up does
+ * `permanentFailure()` tell a failure retrying cannot fix (no ipvsadm, no IPVS in the kernel, no
+ * CAP_NET_ADMIN, output lvsd cannot read) from one that may pass (an error exit, a hang).
  */
 import { IpvsError } from '../core/errors.js';
 import { findProgram } from '../core/find-program.js';
@@ -23,11 +27,18 @@ export const SINGLE_CALLS_UP_TO = 4;
 /** -R gets this much more time per 1,000 lines on top of the per-call timeout */
 const BATCH_MS_PER_1000_LINES = 2000;
 
+/** what a call is for: reading the table, reading traffic statistics, one change, a -R batch */
+export type IpvsadmCommand = 'read' | 'stats' | 'change' | 'batch';
+
 export interface IpvsadmCall {
   readonly args: readonly string[];
+  readonly command: IpvsadmCommand;
   readonly lines: number;
   readonly durationMs: number;
+  /** exit 0 and nothing on stderr */
   readonly ok: boolean;
+  /** ok; error: a non-zero exit, stderr text (-R exits 0 past failing lines) or no start; timeout: killed at the timeout (or aborted) */
+  readonly result: 'ok' | 'error' | 'timeout';
 }
 
 export interface IpvsadmDriverOptions {
@@ -60,16 +71,16 @@ export class IpvsadmDriver implements IpvsDriver {
 
   async read(signal?: AbortSignal): Promise<IpvsTable> {
     const [rules, thresholds] = await Promise.all([
-      this.mustSucceed(['-S', '-n'], signal),
-      this.mustSucceed(['-Ln', '--exact', '--thresholds'], signal),
+      this.mustSucceed(['-S', '-n'], 'read', signal),
+      this.mustSucceed(['-Ln', '--exact', '--thresholds'], 'read', signal),
     ]);
     return this.parse(['-S', '-n'], () => parseTable(rules.stdout, thresholds.stdout));
   }
 
   async stats(signal?: AbortSignal): Promise<IpvsStats> {
     const [stats, rate] = await Promise.all([
-      this.mustSucceed(['-Ln', '--exact', '--stats'], signal),
-      this.mustSucceed(['-Ln', '--exact', '--rate'], signal),
+      this.mustSucceed(['-Ln', '--exact', '--stats'], 'stats', signal),
+      this.mustSucceed(['-Ln', '--exact', '--rate'], 'stats', signal),
     ]);
     return this.parse(['-Ln', '--stats'], () => parseStats(stats.stdout, rate.stdout));
   }
@@ -79,13 +90,13 @@ export class IpvsadmDriver implements IpvsDriver {
     if (ops.length <= SINGLE_CALLS_UP_TO) {
       const failures: OpFailure[] = [];
       for (const op of ops) {
-        const r = await this.call(opArgv(op), undefined, signal);
+        const r = await this.call(opArgv(op), 'change', undefined, signal);
         if (r.code !== 0) failures.push({ op, message: firstLine(r.stderr) || `ipvsadm exited ${r.code ?? r.signal}` });
       }
       return { failures };
     }
     const input = `${ops.map((op) => opArgv(op).join(' ')).join('\n')}\n`;
-    const r = await this.call(['-R'], input, signal, ops.length);
+    const r = await this.call(['-R'], 'batch', input, signal, ops.length);
     const errors = r.stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '');
     if (r.code !== 0 && errors.length === 0) errors.push(`ipvsadm -R exited ${r.code ?? r.signal}`);
     return { failures: [], ...(errors.length > 0 ? { errors } : {}) };
@@ -93,8 +104,8 @@ export class IpvsadmDriver implements IpvsDriver {
 
   async close(): Promise<void> {}
 
-  private async mustSucceed(args: readonly string[], signal?: AbortSignal): Promise<CommandResult> {
-    const r = await this.call(args, undefined, signal);
+  private async mustSucceed(args: readonly string[], command: IpvsadmCommand, signal?: AbortSignal): Promise<CommandResult> {
+    const r = await this.call(args, command, undefined, signal);
     if (r.code !== 0) {
       const why = r.stderr.trim().replace(/\s*\n\s*/g, '; ') || `exited ${r.code ?? r.signal}`;
       const hint = /Protocol not available|Can't initialize ipvs/i.test(r.stderr)
@@ -105,19 +116,32 @@ export class IpvsadmDriver implements IpvsDriver {
     return r;
   }
 
-  private async call(args: readonly string[], input: string | undefined, signal: AbortSignal | undefined, lines = 1): Promise<CommandResult> {
+  private async call(
+    args: readonly string[], command: IpvsadmCommand, input: string | undefined, signal: AbortSignal | undefined, lines = 1,
+  ): Promise<CommandResult> {
     const timeoutMs = lines > 1 ? this.timeoutMs + Math.ceil(lines / 1000) * BATCH_MS_PER_1000_LINES : this.timeoutMs;
     const t0 = performance.now();
     try {
       const r = await runCommand(this.path, args, {
         timeoutMs, ...(input !== undefined ? { input } : {}), ...(signal ? { signal } : {}),
       });
-      this.onCall?.({ args, lines, durationMs: r.durationMs, ok: r.code === 0 && r.stderr.trim() === '' });
+      const ok = r.code === 0 && r.stderr.trim() === '';
+      this.observe({ args, command, lines, durationMs: r.durationMs, ok, result: ok ? 'ok' : 'error' });
       return r;
     } catch (e) {
-      this.onCall?.({ args, lines, durationMs: performance.now() - t0, ok: false });
+      const timedOut = e instanceof CommandError && (e.code === 'LVSD_ERR_COMMAND_TIMEOUT' || e.code === 'LVSD_ERR_COMMAND_ABORTED');
+      this.observe({ args, command, lines, durationMs: performance.now() - t0, ok: false, result: timedOut ? 'timeout' : 'error' });
       if (e instanceof CommandError) throw new IpvsError(e.message, { args }, { cause: e });
       throw e;
+    }
+  }
+
+  /** a failing observer (metrics) must not turn a call's outcome into an exception */
+  private observe(call: IpvsadmCall): void {
+    try {
+      this.onCall?.(call);
+    } catch {
+      // metrics are best effort
     }
   }
 
@@ -129,6 +153,22 @@ export class IpvsadmDriver implements IpvsDriver {
       throw e;
     }
   }
+}
+
+/** ipvsadm's words for what retrying will not fix: no IPVS in the kernel, no CAP_NET_ADMIN */
+const PERMANENT_MESSAGE = /Protocol not available|Can't initialize ipvs|Permission denied|Operation not permitted/i;
+
+/**
+ * Whether a failed read (at start-up) is one retrying cannot fix: ipvsadm cannot be started
+ * (missing, not executable), the kernel has no IPVS or lvsd lacks CAP_NET_ADMIN, or its output
+ * is not what lvsd reads. Anything else (an error exit, a hang killed at the timeout) may pass.
+ */
+export function permanentFailure(e: unknown): boolean {
+  for (let c: unknown = e; c instanceof Error; c = c.cause) {
+    if (c instanceof CommandError) return c.code === 'LVSD_ERR_COMMAND_START';
+    if (c instanceof IpvsadmParseError) return true;
+  }
+  return e instanceof Error && PERMANENT_MESSAGE.test(e.message);
 }
 
 function firstLine(text: string): string {

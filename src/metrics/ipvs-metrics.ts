@@ -7,8 +7,9 @@
  * ("ip:port", as on the lvsd_realserver_* series, so the two join). Service and backend totals are separate metrics, so a
  * sum() over one never counts traffic twice.
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Endpoint } from '../config/types.js';
+import type { IpvsadmCall, IpvsadmCommand } from '../ipvs/ipvsadm-driver.js';
 import { endpointKey, type ActualDestination, type IpvsStats, type IpvsTable, type ServiceId, type TrafficCounters } from '../ipvs/types.js';
 
 export interface IpvsSnapshot {
@@ -126,5 +127,42 @@ export function registerIpvsMetrics(
         },
       });
     }
+  }
+}
+
+const COMMANDS: readonly IpvsadmCommand[] = ['read', 'stats', 'change', 'batch'];
+const RESULTS: readonly IpvsadmCall['result'][] = ['ok', 'error', 'timeout'];
+
+/**
+ * Every ipvsadm call (the driver's onCall): `lvsd_ipvs_commands_total{command,result}` and
+ * `lvsd_ipvs_command_duration_seconds{command}`. `command`: read (-S, -Ln --thresholds), stats
+ * (--stats, --rate at scrape time), change (one op), batch (-R); `result`: ok, error (non-zero
+ * exit, or stderr from -R), timeout (killed at ipvs.command_timeout). Made before the driver, so
+ * the start-up read counts too, and registered once the daemon's registry exists.
+ */
+export class IpvsCommandMetrics {
+  private readonly calls = new Counter({
+    name: 'lvsd_ipvs_commands_total',
+    help: 'ipvsadm calls by purpose (read, stats, change, batch) and result (ok; error: non-zero exit or stderr; timeout: killed at ipvs.command_timeout).',
+    labelNames: ['command', 'result'], registers: [],
+  });
+  private readonly duration = new Histogram({
+    name: 'lvsd_ipvs_command_duration_seconds', help: 'Time of one ipvsadm call, by purpose (read, stats, change, batch).',
+    labelNames: ['command'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [],
+  });
+
+  constructor() {
+    // every series from the start: rate() and increase() see the first error
+    for (const command of COMMANDS) for (const result of RESULTS) this.calls.inc({ command, result }, 0);
+  }
+
+  observe(call: IpvsadmCall): void {
+    this.calls.inc({ command: call.command, result: call.result });
+    this.duration.observe({ command: call.command }, call.durationMs / 1000);
+  }
+
+  register(registry: Registry): void {
+    registry.registerMetric(this.calls);
+    registry.registerMetric(this.duration);
   }
 }
