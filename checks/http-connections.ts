@@ -11,8 +11,9 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { AbortLike } from './cancel.js';
-import type { Verdict } from './result.js';
-import { describeError, error, fail } from './result.js';
+import { hostPort } from './connect.js';
+import type { Pending, Verdict } from './result.js';
+import { describeError, error, fail, firstLine } from './result.js';
 
 /**
  * How long an idle connection is kept. Checks further apart than this open a fresh connection
@@ -71,9 +72,10 @@ export class HttpConnections {
 
   /**
    * Connect (and handshake, for TLS). `signal` aborting destroys the socket; the listener is
-   * gone once this settles, so the socket can outlive the attempt in the pool.
+   * gone once this settles, so the socket can outlive the attempt in the pool. For TLS,
+   * `progress.pending` tells when the TCP connection is up and the handshake is what we wait for.
    */
-  connect(origin: HttpOrigin, signal: AbortLike): Promise<net.Socket | Verdict> {
+  connect(origin: HttpOrigin, signal: AbortLike, progress?: { pending: Pending }): Promise<net.Socket | Verdict> {
     if (this.closed || signal.aborted) return Promise.resolve(error('aborted before connecting'));
     return new Promise((resolve) => {
       const sock: net.Socket = origin.tls
@@ -92,19 +94,30 @@ export class HttpConnections {
         signal.removeEventListener('abort', onAbort);
         sock.removeListener('error', onError);
         sock.removeListener(origin.tls ? 'secureConnect' : 'connect', onConnect);
+        if (onTcpConnect) sock.removeListener('connect', onTcpConnect);
         resolve(v);
       };
       const onAbort = (): void => {
         sock.destroy();
         done(error('aborted while connecting'));
       };
+      // TLS: the TCP connection is up, the handshake is what remains (a hang-up or silence from
+      // here on is the handshake's failure, not the connect's)
+      let handshaking = false;
+      const onTcpConnect = origin.tls
+        ? (): void => {
+          handshaking = true;
+          if (progress) progress.pending = new TlsHandshakeWith(origin);
+        }
+        : undefined;
       const onError = (e: NodeJS.ErrnoException): void => {
         sock.destroy();
-        done(connectFailure(e, origin.tls !== undefined));
+        done(connectFailure(e, origin.tls !== undefined, handshaking));
       };
       const onConnect = (): void => done(sock);
       signal.addEventListener('abort', onAbort, { once: true });
       sock.once('error', onError);
+      if (onTcpConnect) sock.once('connect', onTcpConnect);
       sock.once(origin.tls ? 'secureConnect' : 'connect', onConnect);
     });
   }
@@ -134,11 +147,36 @@ const IDLE_EVENTS = ['data', 'end', 'close', 'timeout'] as const;
 
 function ignore(): void {}
 
-function connectFailure(e: NodeJS.ErrnoException, isTls: boolean): Verdict {
+/** "waiting for the TLS handshake with 127.0.0.1:443", built only when it is shown */
+class TlsHandshakeWith {
+  private readonly origin: HttpOrigin;
+  constructor(origin: HttpOrigin) {
+    this.origin = origin;
+  }
+  toString(): string {
+    return `waiting for the TLS handshake with ${hostPort(this.origin)}`;
+  }
+}
+
+/** `handshaking`: TLS only, the TCP connection was up when this failed */
+function connectFailure(e: NodeJS.ErrnoException, isTls: boolean, handshaking: boolean): Verdict {
   const code = describeError(e);
-  if (CONNECT_CODES.has(code)) return error(`connect ${code}`);
+  if (!handshaking && CONNECT_CODES.has(code)) return error(`connect ${code}`);
   // the server answered the handshake with a certificate we refuse: a wrong answer, so `fail`
   if (isTls && /CERT|SELF_SIGNED|VERIFY|ISSUER|ALTNAME|ERR_TLS_CERT/.test(code)) return fail(`TLS certificate rejected: ${e.message} (${code})`);
-  if (isTls) return error(`TLS handshake failed: ${e.message}${code !== e.message ? ` (${code})` : ''}`);
+  if (isTls) return error(`TLS handshake failed: ${handshakeReason(e, code)}`);
   return error(`connect ${code}`);
+}
+
+/**
+ * One line on why a handshake failed. OpenSSL's errors carry a short `reason` ("wrong version
+ * number": a plaintext server on the TLS port); their message is a multi-line dump with
+ * OpenSSL's source paths. A hang-up mid-handshake is ECONNRESET whether it came as FIN or RST.
+ */
+function handshakeReason(e: NodeJS.ErrnoException, code: string): string {
+  const reason = (e as { reason?: unknown }).reason;
+  const text = typeof reason === 'string' && reason !== ''
+    ? reason
+    : code === 'ECONNRESET' || code === 'EPIPE' ? 'the server hung up' : firstLine(e.message);
+  return text === code ? text : `${text} (${code})`;
 }

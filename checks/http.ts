@@ -76,7 +76,11 @@ export function createHttpProbe(spec: HttpCheckSpec, conns: HttpConnections, sto
         if (!expected.includes(res.statusCode)) return fail(`${status}, expected ${expected.join(' or ')}`);
         if (expectBody === undefined) return ok(status);
         const text = res.body();
-        if (!expectBody.test(text)) return fail(`body did not match /${spec.expectBody}/: got ${quotePrefix(text)}`);
+        if (!expectBody.test(text)) {
+          // a body cut at the cap (huge or endless) says so: the rest was never read
+          const within = res.truncated ? ` in its first ${BODY_MAX_BYTES} bytes` : '';
+          return fail(`body did not match /${spec.expectBody}/${within}: got ${quotePrefix(text)}`);
+        }
         return ok(`${status}, body matched /${spec.expectBody}/`);
       });
     },
@@ -96,7 +100,7 @@ async function exchange(
     const reused = sock !== undefined;
     if (!sock) {
       attempt.pending = connectingTo(origin);
-      const c = await conns.connect(origin, attempt.signal);
+      const c = await conns.connect(origin, attempt.signal, attempt);
       if ('outcome' in c) return c;
       sock = c;
     }
