@@ -2,7 +2,9 @@
  * The virtual addresses on the VRRP interface: `ip addr add/del` and gratuitous ARP with
  * `arping -U` (started, never waited on; repeated after a delay as keepalived does, so switches
  * and hosts that missed the first burst learn the new MAC). Every arping is tracked by PID and
- * ended on close. argv only.
+ * ended on close, and on remove(): a director that gave the VIPs up must not go on telling the
+ * link they are at its MAC (a repeat burst after a quick handover would point the clients back
+ * at the backup). argv only.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -16,7 +18,7 @@ export interface AddressManager {
   /** link up (operstate up/unknown with carrier) */
   linkUp(): boolean;
   add(): Promise<void>;
-  /** remove the VIPs; absent ones are fine (start-up cleanup after a killed lvsd) */
+  /** remove the VIPs, and stop any gratuitous ARP for them; absent ones are fine (start-up cleanup after a killed lvsd) */
   remove(): Promise<void>;
   /** gratuitous ARP for every VIP now, and again after the repeat delay */
   announce(): void;
@@ -75,6 +77,7 @@ export class IpAddressManager implements AddressManager {
   }
 
   async remove(): Promise<void> {
+    this.stopAnnouncing();
     for (const a of this.opts.addresses) {
       const r = await runCommand('ip', ['addr', 'del', withPrefix(a), 'dev', this.opts.interface], { timeoutMs: this.opts.timeoutMs ?? 5000 });
       if (r.code !== 0 && !/Cannot assign requested address/.test(r.stderr)) {
@@ -102,7 +105,12 @@ export class IpAddressManager implements AddressManager {
   }
 
   close(): void {
+    this.stopAnnouncing();
+  }
+
+  private stopAnnouncing(): void {
     if (this.repeat) clearTimeout(this.repeat);
+    this.repeat = undefined;
     for (const c of this.arpings) c.kill('SIGKILL');
     this.arpings.clear();
   }

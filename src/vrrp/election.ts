@@ -9,6 +9,11 @@
  * A v3 backup adopts the master's advertised interval (keepalived does; v2 requires equal
  * intervals and ignores adverts that differ). Ties between equal priorities go to the higher
  * primary address. Priority 255 is the address owner: it becomes master at once on start.
+ *
+ * Hostile or broken peers cannot make it do unbounded work: a MASTER answers a priority-0 advert
+ * or a lower-priority master (split brain, or a stranger flooding adverts) with an advert at
+ * most once per advert interval, and re-asserts with gratuitous ARP (a process per VIP) at most
+ * once per REASSERT_MIN_GAP_MS; its regular adverts go on regardless.
  */
 import type { ReceivedAdvert, VrrpVersion } from './packet.js';
 
@@ -41,10 +46,17 @@ export interface ElectionState {
   readonly preemptAt?: number;
   /** the last master heard (BACKUP) */
   readonly master?: { readonly src: string; readonly priority: number };
+  /** MASTER: when it last answered another router's advert with one of its own, and re-asserted with gratuitous ARP */
+  readonly answeredAt?: number;
+  readonly reassertedAt?: number;
 }
 
+/** gratuitous ARP against a lower-priority master: at most this often (and never more often than adverts) */
+export const REASSERT_MIN_GAP_MS = 1000;
+
 export type ElectionEvent =
-  | { readonly type: 'start' }
+  /** enter the election: BACKUP (MASTER as address owner), or FAULT when the link is down */
+  | { readonly type: 'start'; readonly linkUp?: boolean }
   | { readonly type: 'tick' }
   | { readonly type: 'advert'; readonly advert: ReceivedAdvert }
   /** the effective priority after tracking (the configured one minus penalties) */
@@ -103,6 +115,9 @@ export function step(cfg: ElectionConfig, s: ElectionState, ev: ElectionEvent, n
   switch (ev.type) {
     case 'start':
       if (s.state !== 'init') return { state: s, actions: [] };
+      if (ev.linkUp === false) {
+        return { state: { state: 'fault', priority: s.priority, masterIntervalMs: cfg.intervalMs }, actions: [{ type: 'transition', from: 'init', to: 'fault', reason: 'interface down at start' }] };
+      }
       return s.priority === 255 ? toMaster(cfg, s, now, 'address owner (priority 255)') : toBackup(cfg, s, now, 'start');
     case 'shutdown': {
       if (s.state === 'init') return { state: s, actions: [] };
@@ -111,8 +126,10 @@ export function step(cfg: ElectionConfig, s: ElectionState, ev: ElectionEvent, n
       return { state: { state: 'init', priority: s.priority, masterIntervalMs: cfg.intervalMs }, actions };
     }
     case 'interface':
+      // INIT is before start and after shutdown: not in the election, so nothing to do
+      if (s.state === 'init') return { state: s, actions: [] };
       if (!ev.up) {
-        if (s.state === 'fault' || s.state === 'init') return { state: { ...s, state: s.state === 'init' ? 'init' : 'fault' }, actions: [] };
+        if (s.state === 'fault') return { state: s, actions: [] };
         return {
           state: { state: 'fault', priority: s.priority, masterIntervalMs: cfg.intervalMs },
           actions: [{ type: 'transition', from: s.state, to: 'fault', reason: 'interface down' }],
@@ -121,6 +138,7 @@ export function step(cfg: ElectionConfig, s: ElectionState, ev: ElectionEvent, n
       if (s.state !== 'fault') return { state: s, actions: [] };
       return s.priority === 255 ? toMaster(cfg, s, now, 'interface up (address owner)') : toBackup(cfg, s, now, 'interface up');
     case 'priority': {
+      if (Number.isNaN(ev.priority)) return { state: s, actions: [] }; // no number: keep what is advertised
       const priority = clampPriority(cfg, ev.priority);
       if (priority === s.priority) return { state: s, actions: [] };
       // a master tells the others at once, so a better backup can preempt without waiting
@@ -194,8 +212,11 @@ function onAdvert(cfg: ElectionConfig, s: ElectionState, a: ReceivedAdvert, now:
   }
 
   // MASTER
+  const answer = s.answeredAt === undefined || now - s.answeredAt >= cfg.intervalMs;
   if (a.priority === 0) {
-    return { state: { ...s, nextAdvertAt: now + cfg.intervalMs }, actions: [{ type: 'send', priority: s.priority }] };
+    // another master leaving: advertise now, so no backup takes over after its skew time
+    if (!answer) return { state: s, actions: [] };
+    return { state: { ...s, nextAdvertAt: now + cfg.intervalMs, answeredAt: now }, actions: [{ type: 'send', priority: s.priority }] };
   }
   const dual: ElectionAction = { type: 'dual_master', other: a.src };
   if (a.priority > s.priority || (a.priority === s.priority && addressAbove(a.src, cfg.self))) {
@@ -203,9 +224,18 @@ function onAdvert(cfg: ElectionConfig, s: ElectionState, a: ReceivedAdvert, now:
       cfg.version === 3 ? a.intervalMs : undefined);
     return { state: r.state, actions: [dual, ...r.actions] };
   }
-  // two masters, and we win: tell it now and refresh everyone's ARP caches
-  return {
-    state: { ...s, nextAdvertAt: now + cfg.intervalMs },
-    actions: [dual, { type: 'send', priority: s.priority }, { type: 'reassert', other: a.src }],
-  };
+  // two masters, and we win: tell it now and refresh everyone's ARP caches; rate-limited, since
+  // anyone on the link can send such adverts as fast as it likes (the regular adverts go on)
+  const garp = s.reassertedAt === undefined || now - s.reassertedAt >= Math.max(cfg.intervalMs, REASSERT_MIN_GAP_MS);
+  const actions: ElectionAction[] = [dual];
+  let next: ElectionState = s;
+  if (answer) {
+    actions.push({ type: 'send', priority: s.priority });
+    next = { ...next, nextAdvertAt: now + cfg.intervalMs, answeredAt: now };
+  }
+  if (garp) {
+    actions.push({ type: 'reassert', other: a.src });
+    next = { ...next, reassertedAt: now };
+  }
+  return { state: next, actions };
 }

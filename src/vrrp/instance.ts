@@ -2,7 +2,8 @@
  * One VRRP instance: the thin driver around the pure election. It feeds received packets and
  * timer ticks to step(), and carries out the actions: adverts on the transport, VIPs and
  * gratuitous ARP through the address manager, transitions to listeners. Tracking lowers the
- * priority; a link going down is FAULT.
+ * priority; a link going down is FAULT (also at start). All its timers, the link poll included,
+ * run on the injected Clock, so a fake clock drives it deterministically (test/fuzz/vrrp-fuzz.ts).
  */
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
@@ -47,15 +48,22 @@ export interface VrrpInstanceDeps {
   readonly linkPollMs?: number;
 }
 
+/** "another master on the link" is logged at most this often (a flood of adverts is counted, not logged each) */
+const DUAL_MASTER_LOG_GAP_MS = 10_000;
+
 export class VrrpInstance {
   private readonly deps: VrrpInstanceDeps;
   private cfg: ElectionConfig | undefined;
   private s: ElectionState | undefined;
   private timer: TimerHandle | undefined;
-  private linkTimer: NodeJS.Timeout | undefined;
+  private linkTimer: TimerHandle | undefined;
   private basePriority: number;
   private queue: Promise<void> = Promise.resolve();
+  /** stop() began: no event but the shutdown is taken any more */
+  private stopping = false;
   private stopped = false;
+  private dualLoggedAt = Number.NEGATIVE_INFINITY;
+  private dualUnlogged = 0;
 
   constructor(deps: VrrpInstanceDeps) {
     this.deps = deps;
@@ -87,14 +95,26 @@ export class VrrpInstance {
     this.s = initialState(this.cfg);
     transport.onPacket((pkt) => this.onPacket(pkt));
     transport.onError((err) => this.deps.log.error({ err: err.message }, 'VRRP socket failed'));
+    const pollMs = this.deps.linkPollMs ?? 500;
     const linkPoll = (): void => {
+      if (this.stopping) return;
       const up = addresses.linkUp();
-      if (up !== (this.state !== 'fault')) this.feed({ type: 'interface', up });
+      if (this.state !== 'init' && up !== (this.state !== 'fault')) this.feed({ type: 'interface', up });
+      this.linkTimer = this.deps.clock.setTimeout(linkPoll, pollMs);
     };
-    this.linkTimer = setInterval(linkPoll, this.deps.linkPollMs ?? 500);
-    this.linkTimer.unref();
-    this.feed(addresses.linkUp() ? { type: 'start' } : { type: 'interface', up: false });
+    this.linkTimer = this.deps.clock.setTimeout(linkPoll, pollMs);
+    // a link that is down at start: FAULT until it comes up (keepalived does the same)
+    this.feed({ type: 'start', linkUp: addresses.linkUp() });
     await this.queue;
+  }
+
+  /** Resolves once every event fed so far, and what it led to, has been handled (tests). */
+  async settled(): Promise<void> {
+    let q: Promise<void>;
+    do {
+      q = this.queue;
+      await q;
+    } while (q !== this.queue);
   }
 
   /** The effective priority from tracking (configured priority plus the penalties that apply). */
@@ -104,17 +124,19 @@ export class VrrpInstance {
 
   /** As MASTER: advert with priority 0 (the backup takes over after its skew time), then drop the VIPs. */
   async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.feed({ type: 'shutdown' });
-    await this.queue;
+    if (this.stopping) return;
+    this.linkTimer?.cancel();
+    this.enqueue({ type: 'shutdown' });
+    this.stopping = true; // after the shutdown: nothing queued behind it (a link poll, an advert) is handled
+    await this.settled();
     this.stopped = true;
     this.timer?.cancel();
-    if (this.linkTimer) clearInterval(this.linkTimer);
     this.deps.transport.close();
     this.deps.addresses.close();
   }
 
   private onPacket(pkt: Buffer): void {
+    if (this.stopping) return;
     const r = decodeIpPacket(pkt);
     if (!r.ok) {
       this.deps.observer?.rejected?.(r.reason, r.detail);
@@ -126,7 +148,11 @@ export class VrrpInstance {
 
   /** events are handled one at a time, in order: actions (ip addr, sends) finish before the next */
   private feed(ev: ElectionEvent): void {
-    if (this.stopped) return;
+    if (this.stopping) return;
+    this.enqueue(ev);
+  }
+
+  private enqueue(ev: ElectionEvent): void {
     this.queue = this.queue.then(() => this.handle(ev)).catch((e: unknown) => {
       this.deps.log.error({ err: errorMessage(e) }, 'VRRP event failed');
     });
@@ -137,14 +163,18 @@ export class VrrpInstance {
     const r = step(this.cfg, this.s, ev, this.deps.clock.now());
     if (r.state.priority !== this.s.priority) this.deps.observer?.priority?.(r.state.priority);
     this.s = r.state;
-    for (const a of r.actions) await this.act(a);
-    this.arm();
+    try {
+      for (const a of r.actions) await this.act(a);
+    } finally {
+      this.arm(); // whatever an action did, the next advert or master-down tick stays scheduled
+    }
   }
 
   private arm(): void {
     this.timer?.cancel();
+    this.timer = undefined;
     const at = this.s && nextDeadline(this.s);
-    if (at === undefined) return;
+    if (at === undefined || this.stopping) return;
     this.timer = this.deps.clock.setTimeout(() => this.feed({ type: 'tick' }), Math.max(0, at - this.deps.clock.now()));
   }
 
@@ -156,18 +186,31 @@ export class VrrpInstance {
         return;
       case 'transition':
         log.info({ from: a.from, to: a.to, reason: a.reason, priority: this.s?.priority }, 'VRRP transition');
-        if (a.to === 'master') {
-          await addresses.add();
-          addresses.announce();
-        } else if (a.from === 'master') {
-          await addresses.remove();
+        // a failing `ip addr` is logged and the transition still completes (state, metrics, hooks)
+        try {
+          if (a.to === 'master') {
+            await addresses.add();
+            addresses.announce();
+          } else if (a.from === 'master') {
+            await addresses.remove();
+          }
+        } catch (e) {
+          log.error({ err: errorMessage(e), to: a.to }, 'could not move the virtual addresses');
         }
         observer?.transition?.(a.from, a.to, a.reason);
         return;
-      case 'dual_master':
-        log.warn({ other: a.other }, 'another master on the link (split brain)');
+      case 'dual_master': {
         observer?.dualMaster?.(a.other);
+        const now = this.deps.clock.now();
+        if (now - this.dualLoggedAt < DUAL_MASTER_LOG_GAP_MS) {
+          this.dualUnlogged++;
+          return;
+        }
+        log.warn({ other: a.other, suppressed: this.dualUnlogged }, 'another master on the link (split brain)');
+        this.dualLoggedAt = now;
+        this.dualUnlogged = 0;
         return;
+      }
       case 'reassert':
         log.warn({ other: a.other }, 'the other master has a lower priority: re-asserting with gratuitous ARP');
         addresses.announce();

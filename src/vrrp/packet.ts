@@ -169,11 +169,12 @@ export function decodeAdvert(v: Uint8Array, src: string, dst: string, ttl: numbe
     if (cs === 0) return reject('interval', 'advertisement interval 0');
     intervalMs = cs * 10;
   }
+  // IPv4 only (VRRP over IPv6 is not supported): v3's checksum needs them, and the election compares them
+  if (!isIPv4(src) || !isIPv4(dst)) return reject('ip_header', `addresses ${src} -> ${dst}`);
   let oldUnicastChecksum = false;
   if (version === 2) {
     if (inetChecksum(v) !== 0) return reject('checksum', 'bad VRRPv2 checksum');
   } else {
-    if (!isIPv4(src) || !isIPv4(dst)) return reject('ip_header', `addresses ${src} -> ${dst}`);
     const s = ip4Bytes(src);
     if (inetChecksum(pseudoHeader(s, ip4Bytes(dst), v.length), v) !== 0) {
       const old = dst !== VRRP_MULTICAST_V4 && inetChecksum(pseudoHeader(s, ip4Bytes(VRRP_MULTICAST_V4), v.length), v) === 0;

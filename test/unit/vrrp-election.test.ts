@@ -1,7 +1,7 @@
 /** The VRRP election: every transition, driven by events and explicit times (no real clock). */
 import { describe, expect, it } from 'vitest';
 import {
-  initialState, masterDownMs, nextDeadline, skewMs, step, type ElectionConfig, type ElectionEvent, type ElectionState,
+  REASSERT_MIN_GAP_MS, initialState, masterDownMs, nextDeadline, skewMs, step, type ElectionConfig, type ElectionEvent, type ElectionState,
 } from '../../src/vrrp/election.js';
 import type { ReceivedAdvert } from '../../src/vrrp/packet.js';
 
@@ -154,5 +154,53 @@ describe('election', () => {
     expect(run(cfg(), [[200, { type: 'advert', advert: advert({ priority: 90 }) }]], backup).log).toEqual(['200 ignored lower_priority']);
     expect(run(cfg({ priority: 150 }), [[0, { type: 'priority', priority: -20 }]]).s.priority).toBe(1);
     expect(run(cfg({ priority: 150 }), [[0, { type: 'priority', priority: 300 }]]).s.priority).toBe(254);
+  });
+
+  it('starts in FAULT when the link is down at start, and enters the election when it comes up', () => {
+    const f = run(cfg(), [[0, { type: 'start', linkUp: false }], [5000, { type: 'tick' }], [5100, { type: 'advert', advert: advert() }]]);
+    expect(f.log).toEqual(['0 init->fault']);
+    expect(f.s).toMatchObject({ state: 'fault' });
+    expect(nextDeadline(f.s)).toBeUndefined();
+    expect(run(cfg(), [[6000, { type: 'interface', up: true }]], f.s).log).toEqual(['6000 fault->backup']);
+    expect(run(cfg({ priority: 255 }), [[0, { type: 'start', linkUp: false }], [10, { type: 'interface', up: true }]]).log)
+      .toEqual(['0 init->fault', '10 send 255', '10 fault->master']);
+  });
+
+  it('takes no interface event in INIT (before start, after shutdown)', () => {
+    expect(run(cfg(), [[0, { type: 'interface', up: false }], [1, { type: 'interface', up: true }]]).s).toEqual(initialState(cfg()));
+    const stopped = run(cfg(), [[0, { type: 'start' }], [10, { type: 'shutdown' }], [20, { type: 'interface', up: false }]]);
+    expect(stopped.log).toEqual(['0 init->backup', '10 backup->init']);
+    expect(stopped.s.state).toBe('init');
+  });
+
+  it('keeps its priority when told NaN', () => {
+    const master = run(cfg({ priority: 150 }), [[0, { type: 'start' }], [4000, { type: 'tick' }]]).s;
+    const r = run(cfg({ priority: 150 }), [[4100, { type: 'priority', priority: Number.NaN }]], master);
+    expect(r.log).toEqual([]);
+    expect(r.s.priority).toBe(150);
+  });
+
+  it('as MASTER under a flood of lower-priority or priority-0 adverts: one answer per interval, one GARP per second', () => {
+    const c = cfg({ priority: 200, intervalMs: 100 });
+    const master = run(c, [[0, { type: 'start' }], [400, { type: 'tick' }]]).s;
+    expect(master.state).toBe('master');
+    // 2,000 adverts from 1,000 sources over 2 s, half of them priority 0
+    const events: [number, ElectionEvent][] = [];
+    for (let i = 0; i < 2000; i++) {
+      const src = `203.0.113.${i % 250}`;
+      events.push([1000 + i, { type: 'advert', advert: advert({ priority: i % 2 === 0 ? 0 : 1 + (i % 199), src, intervalMs: 100 }) }]);
+      if (i % 100 === 0) events.push([1000 + i, { type: 'tick' }]);
+    }
+    const { log, s } = run(c, events, master);
+    expect(s.state).toBe('master');
+    const sends = log.filter((l) => l.includes('send'));
+    const garps = log.filter((l) => l.includes('reassert'));
+    // the regular adverts (every 100 ms) and at most one answer per 100 ms: ~40, not 2,000
+    expect(sends.length).toBeLessThanOrEqual(2 * (2000 / 100) + 2);
+    expect(garps.length).toBeLessThanOrEqual(2000 / REASSERT_MIN_GAP_MS + 1);
+    expect(garps.length).toBeGreaterThanOrEqual(1);
+    expect(log.filter((l) => l.includes('dual'))).toHaveLength(1000); // every one is still counted
+    // the first of them is answered at once, as before
+    expect(log.slice(0, 3)).toEqual(['1000 send 200', '1001 dual 203.0.113.1', '1001 reassert 203.0.113.1']);
   });
 });

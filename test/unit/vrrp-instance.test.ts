@@ -8,9 +8,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/log.js';
 import type { AddressManager } from '../../src/vrrp/addresses.js';
+import type { VrrpState } from '../../src/vrrp/election.js';
 import { VrrpInstance, type VrrpObserver } from '../../src/vrrp/instance.js';
-import { VRRP_MULTICAST_V4 } from '../../src/vrrp/packet.js';
-import { UdpVrrpTransport } from '../../src/vrrp/transport.js';
+import { VRRP_MULTICAST_V4, decodeIpPacket } from '../../src/vrrp/packet.js';
+import { UdpVrrpTransport, type VrrpTransport } from '../../src/vrrp/transport.js';
+import { FakeClock } from '../support/fake-clock.js';
 
 class RecordingAddresses implements AddressManager {
   holds = false;
@@ -115,5 +117,85 @@ describe('VRRP instances over UDP', () => {
     await sleep(300);
     expect(a.state).toBe('master');
     expect(b.state).toBe('backup');
+  });
+});
+
+/** packets kept in memory: what the instance sent, and a way to hand it packets */
+class MemoryTransport implements VrrpTransport {
+  readonly sent: Buffer[] = [];
+  private handler: ((p: Buffer) => void) | undefined;
+  async send(packet: Buffer): Promise<void> { this.sent.push(packet); }
+  onPacket(fn: (p: Buffer) => void): void { this.handler = fn; }
+  onError(): void {}
+  close(): void {}
+  inject(p: Buffer): void { this.handler?.(p); }
+}
+
+describe('VRRP instance on a fake clock', () => {
+  function single(addresses: AddressManager, observer: VrrpObserver = {}) {
+    const clock = new FakeClock();
+    const transport = new MemoryTransport();
+    const i = new VrrpInstance({
+      settings: { vrid: 51, priority: 100, version: 3, intervalMs: 1000, preempt: true, preemptDelayMs: 0, unicastPeers: [], virtualAddresses: ['192.0.2.100/24'] },
+      transport, addresses, clock, log: silentLogger(), observer, linkPollMs: 500,
+    });
+    return { i, clock, transport };
+  }
+
+  it('started with its link down: FAULT (not stuck in INIT), then the election once the link is up', async () => {
+    const addr = new RecordingAddresses('198.51.100.2');
+    addr.link = false;
+    const transitions: string[] = [];
+    const { i, clock, transport } = single(addr, { transition: (from, to) => transitions.push(`${from}->${to}`) });
+    await i.start();
+    expect(i.state).toBe('fault');
+    await clock.advance(10_000);
+    expect(i.state).toBe('fault');
+    expect(transport.sent).toHaveLength(0); // silent while the link is down
+    addr.link = true;
+    await clock.advance(600); // the next link poll
+    expect(i.state).toBe('backup');
+    await clock.advance(4000); // alone: master after Master_Down_Interval (3.61 s)
+    expect(i.state).toBe('master');
+    expect(addr.holds).toBe(true);
+    expect(transitions).toEqual(['init->fault', 'fault->backup', 'backup->master']);
+    await i.stop();
+    expect(transitions.at(-1)).toBe('master->init');
+  });
+
+  it('a failing `ip addr add` does not stop the adverts: the master stays scheduled and the transition is reported', async () => {
+    const addr = new RecordingAddresses('198.51.100.2');
+    let fail = true;
+    addr.add = async () => {
+      if (fail) throw new Error('ip timed out');
+      addr.holds = true;
+    };
+    const states: VrrpState[] = [];
+    const { i, clock, transport } = single(addr, { transition: (_from, to) => states.push(to) });
+    await i.start();
+    await clock.advance(3700);
+    expect(i.state).toBe('master');
+    expect(states).toEqual(['backup', 'master']);
+    const before = transport.sent.length;
+    await clock.advance(5000);
+    expect(transport.sent.length - before).toBeGreaterThanOrEqual(4); // one a second, still
+    fail = false;
+    await i.stop();
+  });
+
+  it('handles nothing once stop() began: a late link poll or advert never follows the shutdown', async () => {
+    const addr = new RecordingAddresses('198.51.100.2');
+    const transitions: string[] = [];
+    const { i, clock, transport } = single(addr, { transition: (from, to) => transitions.push(`${from}->${to}`) });
+    await i.start();
+    await clock.advance(3700);
+    const stopping = i.stop();
+    addr.link = false;
+    transport.inject(transport.sent[0]!);
+    await stopping;
+    await clock.advance(2000);
+    expect(transitions).toEqual(['init->backup', 'backup->master', 'master->init']);
+    expect(clock.pending).toBe(0);
+    expect(decodeIpPacket(transport.sent.at(-1)!)).toMatchObject({ ok: true, advert: { priority: 0 } });
   });
 });
