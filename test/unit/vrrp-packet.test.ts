@@ -1,10 +1,11 @@
 /**
  * The VRRP codec, on the bytes keepalived 2.2.7 sent on this machine (shared/research/vrrp.md
- * §2.2), every rejection reason, and a fuzz run of random and mutated packets.
+ * §2.2), and every rejection reason. Random, mutated and hostile packets: test/fuzz/vrrp-fuzz.ts
+ * (run in CI by vrrp-fuzz.test.ts).
  */
 import { describe, expect, it } from 'vitest';
 import {
-  REJECT_REASONS, decodeAdvert, decodeIpPacket, encodeAdvert, encodeIpPacket, inetChecksum, type Advert, type RejectReason,
+  decodeAdvert, decodeIpPacket, encodeAdvert, encodeIpPacket, inetChecksum, type Advert, type RejectReason,
 } from '../../src/vrrp/packet.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -77,6 +78,8 @@ describe('rejections, each with its reason', () => {
     { name: 'IP packet of another protocol', reason: 'not_vrrp', run: () => decodeIpPacket(Buffer.from(encodeIpPacket(advert(3), SRC, MCAST).map((x, i) => (i === 9 ? 6 : x)))) },
     { name: 'IPv6 header', reason: 'ip_header', run: () => decodeIpPacket(Buffer.from(encodeIpPacket(advert(3), SRC, MCAST).map((x, i) => (i === 0 ? 0x60 : x)))) },
     { name: 'header length past the end', reason: 'ip_header', run: () => decodeIpPacket(Buffer.from([0x4f, ...Buffer.alloc(30)])) },
+    { name: 'v2 with an IPv6 source (VRRP over IPv6 is not supported)', reason: 'ip_header', run: () => decodeAdvert(v2(), '2001:db8::1', MCAST, 255) },
+    { name: 'v3 to an IPv6 group', reason: 'ip_header', run: () => decodeAdvert(v3(), SRC, 'ff02::12', 255) },
   ];
   it.each(cases)('$name → $reason', ({ reason, run }) => {
     expect(run()).toMatchObject({ ok: false, reason });
@@ -88,58 +91,5 @@ describe('rejections, each with its reason', () => {
     expect(() => encodeAdvert({ ...advert(3), vrid: 0 }, SRC, MCAST)).toThrow(/vrid/);
     expect(() => encodeAdvert({ ...advert(3), addresses: [] }, SRC, MCAST)).toThrow(/addresses/);
     expect(() => encodeAdvert({ ...advert(3), addresses: ['2001:db8::1'] }, SRC, MCAST)).toThrow(/IPv4/);
-  });
-});
-
-describe('fuzz', () => {
-  /** xorshift32: a fixed seed, so a failure reproduces */
-  function rng(seed: number): () => number {
-    let x = seed >>> 0 || 1;
-    return () => {
-      x ^= x << 13; x >>>= 0;
-      x ^= x >>> 17;
-      x ^= x << 5; x >>>= 0;
-      return x;
-    };
-  }
-  const known = new Set<string>(REJECT_REASONS);
-
-  it('never throws on 120,000 random and mutated packets; every rejection has a known reason', () => {
-    const next = rng(0x5eed);
-    const counts = new Map<string, number>();
-    const seeds = [
-      encodeIpPacket(advert(2), SRC, MCAST),
-      encodeIpPacket(advert(3), SRC, MCAST),
-      encodeIpPacket({ version: 3, vrid: 200, priority: 255, intervalMs: 20, addresses: ['192.0.2.1', '192.0.2.2', '192.0.2.3'] }, SRC, PEER),
-    ];
-    let accepted = 0;
-    for (let i = 0; i < 120_000; i++) {
-      let pkt: Buffer;
-      if (i % 3 === 0) {
-        pkt = Buffer.alloc(next() % 80);
-        for (let j = 0; j < pkt.length; j++) pkt[j] = next() & 0xff;
-        if (pkt.length > 9 && next() % 2 === 0) { pkt[0] = 0x45; pkt[9] = 112; } // get past the IP header more often
-      } else {
-        const seed = seeds[next() % seeds.length]!;
-        pkt = Buffer.from(seed);
-        const flips = 1 + (next() % 3);
-        for (let f = 0; f < flips; f++) pkt[next() % pkt.length] = next() & 0xff;
-        if (next() % 5 === 0) pkt = pkt.subarray(0, next() % pkt.length);
-      }
-      const r = decodeIpPacket(pkt);
-      if (r.ok) {
-        accepted++;
-        // whatever is accepted re-encodes to a packet that decodes the same
-        const again = decodeIpPacket(encodeIpPacket(r.advert, r.advert.src, r.advert.dst));
-        expect(again).toMatchObject({ ok: true, advert: { vrid: r.advert.vrid, priority: r.advert.priority, addresses: r.advert.addresses } });
-      } else {
-        expect(known.has(r.reason)).toBe(true);
-        counts.set(r.reason, (counts.get(r.reason) ?? 0) + 1);
-      }
-    }
-    const rejected = [...counts.values()].reduce((a, b) => a + b, 0);
-    expect(rejected + accepted).toBe(120_000);
-    // the mutations reach deep: most reasons occur
-    expect(counts.size).toBeGreaterThanOrEqual(9);
   });
 });
