@@ -333,13 +333,13 @@ const connectReset = { outcome: 'error', detail: /^connect ECONNRESET$/ } as con
 
 /**
  * Every kind of failing check, with how many of each go into 200 (refused tcp checks fill up to
- * 200). Faults that answer at once get a 3 s deadline they never need; the slow kinds (black
+ * 200). Faults that answer at once get a 5 s deadline they never need on a quiet machine; the slow kinds (black
  * holes, trickles, hanging commands, a wedged fping) end at `slowMs`. Where a busy machine can
  * stop a slow check at an earlier stage (still connecting, headers not yet there), the reason
  * may name that stage: the single-fault tests above pin the exact texts.
  */
 function faultMix(z: ZooPorts, slowMs: number): [FaultCase, number][] {
-  const fast = 3000;
+  const fast = 5000;
   const at = (stages: string): RegExp => new RegExp(`^timeout after ${slowMs}ms (connecting to 127\\.0\\.0\\.1:\\d+|${stages})$`);
   const mix: [FaultCase, number][] = [
     [{ name: 'tcp refused', spec: { type: 'tcp' }, port: z.refused, deadlineMs: fast, outcome: 'error', detail: /^connect ECONNREFUSED$/ }, 0],
@@ -376,7 +376,7 @@ function faultMix(z: ZooPorts, slowMs: number): [FaultCase, number][] {
 }
 
 /** Run the mix's checks (in proportion, interleaved) all at once; `icmpNet` keeps ICMP targets distinct across rounds. */
-async function runRound(k: ProbeKit, mix: [FaultCase, number][], icmpNet: number): Promise<{ c: FaultCase; r: ProbeResult }[]> {
+async function runRound(k: ProbeKit, mix: [FaultCase, number][], icmpNet: number): Promise<{ c: FaultCase; r: ProbeResult; endAt: number }[]> {
   const todo: FaultCase[] = [];
   for (const [c, n] of mix) for (let i = 0; i < n; i++) todo.push(c);
   // interleave the kinds (a fixed permutation: 7919 is prime) so they all start side by side
@@ -385,7 +385,7 @@ async function runRound(k: ProbeKit, mix: [FaultCase, number][], icmpNet: number
   return Promise.all(shuffled.map(async (c) => {
     const address = c.icmp ? `127.${100 + icmpNet}.${Math.floor(icmpHost / 250)}.${(icmpHost++ % 250) + 1}` : '127.0.0.1';
     const r = await k.probeFor(c.spec).check({ address, port: c.port }, deadline(c.deadlineMs));
-    return { c, r };
+    return { c, r, endAt: performance.now() };
   }));
 }
 
@@ -425,23 +425,22 @@ describe('failing checks of every type, many at once', () => {
     const k = newKit();
     const mix = faultMix(z, 1000);
     expect(mix.reduce((n, [, w]) => n + w, 0)).toBe(200);
-    // warm-up: one of each kind, so what Node opens once and keeps (the SIGCHLD pipe, the TLS
-    // context...) is in the baseline, not counted as a leak
+    // processes: none may outlive a check, the warm-up's included
+    const pre = census(TAG);
+    // descriptors: a warm-up of one check of each kind first, so what Node opens once and keeps
+    // (the SIGCHLD pipe, the TLS context...) is in the baseline, not counted as a leak
     expectAllFailedInTime(await runRound(k, mix.map(([c]) => [c, 1]), 0));
-    const before = await steadyCensus();
+    const before: Census = { ...(await steadyCensus()), children: pre.children, tagged: pre.tagged };
     const lag = monitorEventLoopDelay({ resolution: 10 });
     lag.enable();
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    const all: { c: FaultCase; r: ProbeResult }[] = [];
+    const all: { c: FaultCase; r: ProbeResult; endAt: number }[] = [];
     // five rounds of 200 concurrent checks, one after the other
     for (let round = 1; round <= 5; round++) all.push(...(await runRound(k, mix, round)));
     const ran = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
     lag.disable();
-    expect(all).toHaveLength(1000);
-    expectAllFailedInTime(all);
-    expect(new Set(all.map(({ c }) => c.spec.type))).toEqual(new Set(['tcp', 'http', 'https', 'banner', 'exec', 'icmp']));
     const after = await settleTo(before, TAG, 5000);
     const settled = performance.now() - t0 - ran;
     console.log(
@@ -450,15 +449,19 @@ describe('failing checks of every type, many at once', () => {
       `(back to the baseline ${settled.toFixed(0)} ms after the last result); event-loop delay p99 ${(lag.percentile(99) / 1e6).toFixed(0)} ms, ` +
       `max ${(lag.max / 1e6).toFixed(0)} ms; CPU of this process ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms; load average ${os.loadavg()[0]!.toFixed(1)}`,
     );
-    expect(newPids(before.tagged, after.tagged).map((p) => `${p} ${cmdline(p)}`)).toEqual([]);
-    expect(newPids(before.children, after.children).map((p) => `${p} ${cmdline(p)}`)).toEqual([]);
-    expect(after.fds).toBe(before.fds);
+    // soft: a leak and the wrong results it may cause are reported together
+    expect.soft(newPids(before.tagged, after.tagged).map((p) => `${p} ${cmdline(p)}`)).toEqual([]);
+    expect.soft(newPids(before.children, after.children).map((p) => `${p} ${cmdline(p)}`)).toEqual([]);
+    expect.soft(after.fds).toBe(before.fds);
+    expect(all).toHaveLength(1000);
+    expect(new Set(all.map(({ c }) => c.spec.type))).toEqual(new Set(['tcp', 'http', 'https', 'banner', 'exec', 'icmp']));
+    expectAllFailedInTime(all);
   }, 60_000);
 
   it('a healthy tcp (and http) check answers promptly while 200 slow failing checks are in flight', async () => {
     const z = zoo!.ports;
     const k = newKit();
-    const slowMs = 3000;
+    const slowMs = 4000;
     // the slow kinds only: black holes, trickles, hanging commands, a wedged fping
     const share: Record<string, number> = {
       'http black hole': 40, 'http trickle': 30, 'https TLS black hole': 30, 'banner silent': 30, 'exec forks and hangs': 10,
@@ -472,7 +475,7 @@ describe('failing checks of every type, many at once', () => {
     const inFlight = runRound(k, slow, 9);
     const started = performance.now();
     /**
-     * Healthy checks due 300, 1000 and 2000 ms after that, while all 200 are in flight. The
+     * Healthy checks due 200, 800 and 1500 ms after that, while all 200 are in flight. The
      * bound is on each check's own time; how late its timer fired is shown too: that is the
      * time the event loop was busy or blocked elsewhere (Node's spawn() waits for the child's
      * exec, tens of ms each on a loaded machine; starting 200 checks at once is CPU work).
@@ -483,10 +486,10 @@ describe('failing checks of every type, many at once', () => {
           const lateMs = performance.now() - started - dueMs;
           const tcp = await k.probeFor({ type: 'tcp' }).check(local(z.healthy), deadline(5000));
           const web = await k.probeFor(http({ path: '/while-busy' })).check(local(z.healthy), deadline(5000));
-          resolve({ dueMs, lateMs, tcp, web, endAt: performance.now() - t0 });
+          resolve({ dueMs, lateMs, tcp, web, endAt: performance.now() });
         }, dueMs);
       });
-    const probes = await Promise.all([healthy(300), healthy(1000), healthy(2000)]);
+    const probes = await Promise.all([healthy(200), healthy(800), healthy(1500)]);
     const results = await inFlight;
     const durations = results.map(({ r }) => r.durationMs);
     console.log(
@@ -503,7 +506,7 @@ describe('failing checks of every type, many at once', () => {
     }
     // the slow ones really were in flight the whole time, and each then failed on its own deadline
     const lastHealthy = Math.max(...probes.map((p) => p.endAt));
-    expect(results.filter(({ r }) => r.durationMs < lastHealthy)).toEqual([]);
+    expect(results.filter(({ endAt }) => endAt < lastHealthy).map(({ c, r }) => `${c.name}: ${r.detail}`)).toEqual([]);
     expect(results).toHaveLength(200);
     expectAllFailedInTime(results);
   }, 30_000);
