@@ -147,7 +147,10 @@ export class Daemon {
       reconcile: () => this.reconciler.lastReport,
       scheduler: () => this.scheduler.load,
       ipvs: async () => {
-        const [table, stats] = await Promise.all([deps.driver.read(), deps.driver.stats()]);
+        // a hanging ipvsadm must not hold the scrape past Prometheus' scrape timeout: the kernel
+        // series are left out (lvsd_ipvs_stats_up 0), lvsd's own metrics still answer
+        const signal = AbortSignal.timeout(Math.min(this.config.ipvs.commandTimeoutMs, IPVS_SCRAPE_TIMEOUT_MS));
+        const [table, stats] = await Promise.all([deps.driver.read(signal), deps.driver.stats(signal)]);
         return { table, stats };
       },
       serviceName: (key) => this.serviceNames.get(key),
@@ -718,6 +721,9 @@ export class Daemon {
  * intervals of seconds, and the next run is still due a whole interval after the nominal time.
  */
 const PROBE_COALESCE_MS = 10;
+
+/** longest a scrape waits for the kernel's table and statistics (Prometheus' default scrape timeout is 10 s) */
+const IPVS_SCRAPE_TIMEOUT_MS = 5000;
 
 const PHASE_RANK: Record<CheckPhase, number> = { steady: 0, down: 1, transition: 2 };
 

@@ -283,6 +283,7 @@ export class Reconciler {
     this.retry?.cancel();
     this.retry = undefined;
     if (converged) {
+      if (this.failuresInARow > 0) this.deps.log.info({ failed_passes: this.failuresInARow }, 'ipvs table as wanted again');
       this.failuresInARow = 0;
       return;
     }
@@ -290,6 +291,8 @@ export class Reconciler {
     const base = this.deps.retryBaseMs ?? 500;
     const cap = Math.max(base, this.deps.resyncIntervalMs);
     const delay = Math.min(cap, base * 2 ** (this.failuresInARow - 1));
+    if (this.closed) return;
+    this.deps.log.warn({ failed_passes: this.failuresInARow, retry_in_ms: delay }, 'ipvs table not as wanted: retrying');
     this.retry = this.deps.clock.setTimeout(() => this.request({ fresh: true }), delay);
   }
 }

@@ -1,5 +1,6 @@
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/core/log.js';
+import { createLogger, silentLogger } from '../../src/core/log.js';
 import { MemoryIpvsDriver } from '../../src/ipvs/memory-driver.js';
 import { Reconciler, type ReconcileReport } from '../../src/ipvs/reconciler.js';
 import {
@@ -235,5 +236,64 @@ describe('reconciler', () => {
     await clock.advance(20);
     expect(await weights(mem)).toEqual(['198.51.100.2:80=1', '198.51.100.3:80=3']);
     await r.close();
+  });
+});
+
+describe('reconciler under a failing driver', () => {
+  /** the memory driver behind a switch: while `broken`, read() rejects as a failing or hung (killed) ipvsadm does */
+  function breakable() {
+    const clock = new FakeClock(0);
+    const mem = new MemoryIpvsDriver();
+    const state = { broken: true, reads: [] as number[] };
+    const driver: IpvsDriver = {
+      name: 'breakable', stats: () => mem.stats(), apply: (ops) => mem.apply(ops), close: async () => {},
+      read: async () => {
+        state.reads.push(clock.now());
+        if (state.broken) throw new Error('ipvsadm -S -n: no answer within 10000ms (killed)');
+        return mem.read();
+      },
+    };
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({ write(chunk: Buffer, _enc, done) { lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>); done(); } });
+    const reports: ReconcileReport[] = [];
+    const r = new Reconciler({
+      driver, clock, log: createLogger('info', sink), resyncIntervalMs: 5000, wanted: () => wantedOf([d('198.51.100.2', 3)]),
+      onReport: (x) => reports.push(x),
+    });
+    return { clock, mem, state, r, reports, lines };
+  }
+
+  it('retries a pass whose read fails after 0.5 s, 1 s, 2 s ... up to the resync interval, then converges and starts over at 0.5 s', async () => {
+    const { clock, mem, state, r, reports, lines } = breakable();
+    await r.start();
+    await clock.advance(13_000);
+    // passes: start, +0.5, +1, +2, then the cap (5 s); the resync timer (every 5 s) asks for a pass too
+    const passes = reports.map((x) => x.at);
+    expect(passes.slice(0, 4)).toEqual([0, 500, 1500, 3500]);
+    expect(reports.every((x) => !x.converged && x.error === 'ipvsadm -S -n: no answer within 10000ms (killed)')).toBe(true);
+    expect(lines.filter((l) => l.msg === 'ipvs table not as wanted: retrying').slice(0, 4).map((l) => l.retry_in_ms)).toEqual([500, 1000, 2000, 4000]);
+    expect(lines.filter((l) => l.msg === 'ipvs table not as wanted: retrying').every((l) => (l.retry_in_ms as number) <= 5000)).toBe(true);
+    expect(lines.filter((l) => l.msg === 'ipvs reconcile failed')).toHaveLength(reports.length);
+    state.broken = false;
+    await clock.advance(5000);
+    expect(reports.at(-1)).toMatchObject({ converged: true });
+    expect(await weights(mem)).toEqual(['198.51.100.2:80=3']);
+    expect(lines.at(-1)).toMatchObject({ msg: 'ipvs table as wanted again', failed_passes: reports.filter((x) => !x.converged).length });
+    // broken again: the backoff starts over
+    state.broken = true;
+    const from = reports.length;
+    r.request({ fresh: true });
+    await clock.advance(1600);
+    expect(reports.slice(from).map((x) => x.at - reports[from]!.at)).toEqual([0, 500, 1500]);
+    await r.close();
+  });
+
+  it('arms no retry once closed (a stopping daemon is not kept alive by a timer)', async () => {
+    const { clock, r, reports } = breakable();
+    const first = r.start();
+    await r.close();
+    await first;
+    expect(reports).toHaveLength(1);
+    expect(clock.pending).toBe(0);
   });
 });
