@@ -7,7 +7,6 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tryParseDuration } from '../config/duration.js';
 import { LvsError, errorMessage } from '../core/errors.js';
-import { readBounded } from '../core/read-bounded.js';
 import type { ReloadPlan } from '../daemon/reload-plan.js';
 import type { RealserverStatus } from '../daemon/status.js';
 
@@ -48,19 +47,88 @@ export function authorize(req: IncomingMessage, viaTcp: boolean, token: string |
   return undefined;
 }
 
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const raw = await readBounded(req, MAX_BODY + 1);
-  if (Buffer.byteLength(raw) > MAX_BODY) throw new LvsError('LVSD_ERR_BAD_REQUEST', 'request body too large');
-  const text = raw.trim();
+/** what each write takes in its JSON body; anything else is a 400 naming the key */
+const BODY_KEYS: Readonly<Record<string, readonly string[]>> = {
+  reload: ['dry_run'],
+  drain: ['reason', 'for', 'wait', 'timeout'],
+  maint: ['reason', 'for'],
+  ready: ['reason'],
+  undrain: ['reason'],
+  weight: ['weight', 'reason'],
+  check: ['reason'],
+};
+
+const badRequest = (message: string): LvsError => new LvsError('LVSD_ERR_BAD_REQUEST', message);
+
+/**
+ * The body as text, at most MAX_BODY bytes: a bigger one (by content-length or as it arrives)
+ * is a 413; the rest is not read (the reply closes the connection).
+ */
+function readBody(req: IncomingMessage): Promise<string> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY) return Promise.reject(new LvsError('LVSD_ERR_TOO_LARGE', `request body of ${declared} bytes: at most ${MAX_BODY}`));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > MAX_BODY) {
+        done();
+        req.pause();
+        reject(new LvsError('LVSD_ERR_TOO_LARGE', `request body over ${MAX_BODY} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      done();
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    };
+    const onError = (e: Error): void => {
+      done();
+      reject(e);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
+}
+
+async function readJson(req: IncomingMessage, action: string): Promise<Record<string, unknown>> {
+  const text = (await readBody(req)).trim();
   if (text === '') return {};
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch {
-    throw new LvsError('LVSD_ERR_BAD_REQUEST', 'request body is not JSON');
+    throw badRequest('request body is not JSON');
   }
-  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new LvsError('LVSD_ERR_BAD_REQUEST', 'request body must be a JSON object');
-  return v as Record<string, unknown>;
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw badRequest('request body must be a JSON object');
+  const body = v as Record<string, unknown>;
+  const allowed = BODY_KEYS[action] ?? [];
+  const unknown = Object.keys(body).filter((k) => !allowed.includes(k));
+  if (unknown.length > 0) throw badRequest(`unknown field ${JSON.stringify(unknown[0])} (${action} takes ${allowed.join(', ')})`);
+  for (const key of ['reason', 'for', 'timeout'] as const) {
+    if (body[key] !== undefined && body[key] !== null && typeof body[key] !== 'string') throw badRequest(`${key} must be a string`);
+  }
+  for (const key of ['wait', 'dry_run'] as const) {
+    if (body[key] !== undefined && typeof body[key] !== 'boolean') throw badRequest(`${key} must be true or false`);
+  }
+  return body;
+}
+
+/** a path segment as text; bad percent-encoding is the client's error */
+function segment(raw: string, what: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw badRequest(`${what} ${JSON.stringify(raw)} is not valid percent-encoding`);
+  }
 }
 
 function durationField(body: Record<string, unknown>, key: string): number | undefined {
@@ -76,16 +144,16 @@ const ROUTE = /^\/api\/v1\/services\/([^/]+)\/realservers\/([^/]+)\/(drain|ready
 /** a POST to the control API; undefined when the path is not one of its */
 export async function handleControl(req: IncomingMessage, path: string, c: ControlSources): Promise<Reply | undefined> {
   if (path === '/api/v1/reload') {
-    const body = await readJson(req);
+    const body = await readJson(req, 'reload');
     const r = await c.reload(body.dry_run === true);
     return r.ok ? { status: 200, body: { ok: true, dry_run: body.dry_run === true, plan: r.plan, text: r.text } } : { status: 422, body: { ok: false, errors: r.errors } };
   }
   const m = ROUTE.exec(path);
   if (!m) return undefined;
-  const service = decodeURIComponent(m[1]!);
-  const realserver = decodeURIComponent(m[2]!);
+  const service = segment(m[1]!, 'service');
+  const realserver = segment(m[2]!, 'realserver');
   const action = m[3]!;
-  const body = await readJson(req);
+  const body = await readJson(req, action);
   const reason = typeof body.reason === 'string' && body.reason !== '' ? body.reason.slice(0, 200) : `${action} by the operator`;
   // an unknown service or realserver: the daemon's own LVSD_ERR_NOT_FOUND, a 404 through controlError
   switch (action) {
@@ -130,11 +198,13 @@ export async function handleControl(req: IncomingMessage, path: string, c: Contr
   return { status: 200, body: { ok: true, realserver: c.realserver(service, realserver) } };
 }
 
-/** errors of the control API as replies */
-export function controlError(e: unknown): Reply {
+/** errors of the control API as replies; anything unexpected is logged, not shown to the client */
+export function controlError(e: unknown, log: (err: string) => void): Reply {
   if (e instanceof LvsError && e.code === 'LVSD_ERR_BAD_REQUEST') return { status: 400, body: { error: e.message } };
+  if (e instanceof LvsError && e.code === 'LVSD_ERR_TOO_LARGE') return { status: 413, body: { error: e.message }, headers: { connection: 'close' } };
   if (e instanceof LvsError && e.code === 'LVSD_ERR_NOT_FOUND') return { status: 404, body: { error: e.message } };
-  return { status: 500, body: { error: errorMessage(e) } };
+  log(errorMessage(e));
+  return { status: 500, body: { error: 'internal error (see the daemon log)' } };
 }
 
 export function sendReply(res: ServerResponse, r: Reply): void {

@@ -48,7 +48,7 @@ export async function startApi(sources: ApiSources, options: ApiOptions): Promis
   let address: Endpoint | null = null;
   try {
     if (options.listen) {
-      const tcp = createServer(handlerFor(true));
+      const tcp = createServer(SERVER_OPTIONS, handlerFor(true));
       guard(tcp);
       await listen(tcp, () => tcp.listen(options.listen!.port, options.listen!.host), `api.listen ${options.listen.host}:${options.listen.port}`);
       servers.push(tcp);
@@ -56,7 +56,7 @@ export async function startApi(sources: ApiSources, options: ApiOptions): Promis
       address = a && typeof a === 'object' ? { host: a.address, port: a.port } : null;
     }
     if (options.socket) {
-      const unix = createServer(handlerFor(false));
+      const unix = createServer(SERVER_OPTIONS, handlerFor(false));
       guard(unix);
       await prepareSocketPath(options.socket);
       // 0600 from the start: umask closes the window before chmod
@@ -95,11 +95,16 @@ async function handle(
       sendReply(res, denied);
       return;
     }
+    if (url.search !== '') {
+      req.resume();
+      sendJson(res, 400, { error: 'writes take no query parameters: give them in the JSON body' });
+      return;
+    }
     let reply;
     try {
       reply = await handleControl(req, url.pathname, sources.control);
     } catch (e) {
-      reply = controlError(e);
+      reply = controlError(e, (err) => ctx.log.error({ err, path: url.pathname }, 'api write failed'));
     }
     if (reply) {
       if (reply.status < 500) ctx.log.info({ path: url.pathname, status: reply.status, via: ctx.viaTcp ? 'tcp' : 'socket' }, 'api write');
@@ -140,13 +145,23 @@ function sendJson(res: ServerResponse, code: number, body: unknown, headers: Rec
   send(res, code, `${JSON.stringify(body, null, 2)}\n`, 'application/json', headers);
 }
 
-/** bounded time for a request, so a slow client cannot hold a socket forever */
+/** most API connections at once: a flood of clients must not take the descriptors probes need */
+export const MAX_API_CONNECTIONS = 256;
+
+/**
+ * Bounded time and size for a request, so a slow or greedy client cannot hold a socket: the
+ * request and header deadlines are enforced by a sweep (connectionsCheckingInterval, set at
+ * createServer) that by default runs only every 30 s.
+ */
 function guard(server: Server): void {
   server.requestTimeout = 10_000;
   server.headersTimeout = 5_000;
   server.keepAliveTimeout = 5_000;
   server.maxHeadersCount = 50;
+  server.maxConnections = MAX_API_CONNECTIONS;
 }
+
+const SERVER_OPTIONS = { connectionsCheckingInterval: 1000, maxHeaderSize: 16 * 1024 } as const;
 
 function listen(server: Server, start: () => void, what: string): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -24,10 +24,11 @@ export function apiPost(target: ApiTarget, path: string, body: unknown, timeoutM
 
 function apiRequest(target: ApiTarget, method: 'GET' | 'POST', path: string, body: string | undefined, timeoutMs: number, token?: string): Promise<ApiResponse> {
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { accept: 'application/json' };
+    // one request per run: a kept-alive socket would hold the CLI until the daemon's idle timeout
+    const headers: Record<string, string> = { accept: 'application/json', connection: 'close' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (token !== undefined) headers.authorization = `Bearer ${token}`;
-    const common = { method, path, timeout: timeoutMs, headers };
+    const common = { method, path, timeout: timeoutMs, headers, agent: false };
     let opts;
     if ('socket' in target) {
       opts = { ...common, socketPath: target.socket };

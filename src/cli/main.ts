@@ -4,18 +4,16 @@
  * signals and the terminal.
  */
 import { Command, Option } from 'commander';
-import { loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { ConfigError, LvsError, errorMessage, formatProblem } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import type { StatusSnapshot } from '../daemon/status.js';
-import { startDemo } from '../demo/demo.js';
 import { tryParseDuration } from '../config/duration.js';
 import { readFile } from 'node:fs/promises';
 import { apiGet, apiPost, type ApiTarget } from './client.js';
 import { useCompactHeap } from '../core/heap.js';
-import { startRuntime, lvsdVersion } from './runtime.js';
-import { IpAddressManager } from '../vrrp/addresses.js';
+// the daemon, the demo and VRRP load only for the commands that run them: a client command starts fast
+import { lvsdVersion } from './version.js';
 import { formatStatusTable } from './status-table.js';
 
 const DEFAULT_SOCKET = '/run/lvsd/lvsd.sock';
@@ -34,6 +32,7 @@ class CliExit extends Error {
 
 /** `checkFiles`: also check the files and programs the config names (validate, run; not a client's lookup) */
 async function readConfig(file: string, checkFiles: boolean): Promise<Config> {
+  const { loadConfigFile } = await import('../config/load.js');
   try {
     return await loadConfigFile(file, { checkFiles });
   } catch (e) {
@@ -129,6 +128,7 @@ export function buildProgram(): Command {
       const log = createLogger(opts.logLevel);
       // a bug in one corner must not take the director's health checks down: log it, keep going
       process.on('unhandledRejection', (reason) => log.error({ err: errorMessage(reason) }, 'unhandled rejection'));
+      const { startRuntime } = await import('./runtime.js');
       const rt = await startRuntime(config, { log, configFile: opts.config });
       // systemctl reload: the same reload as `lvsd reload` (a bad file is logged and changes nothing)
       process.on('SIGHUP', () => {
@@ -235,6 +235,7 @@ export function buildProgram(): Command {
         return;
       }
       const log = createLogger('warn', process.stderr);
+      const { IpAddressManager } = await import('../vrrp/addresses.js');
       const addresses = new IpAddressManager({ interface: f.interface, addresses: f.virtualAddresses, log });
       await addresses.remove();
       addresses.close();
@@ -250,6 +251,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--log-level <level>', 'daemon log level (logs go to stderr)').choices(['debug', 'info', 'warn', 'error']).default('warn'))
     .action(async (opts: { listen: string; flap: string; exitAfter?: string; printConfig?: boolean; logLevel: string }) => {
       const log = createLogger(opts.logLevel, process.stderr);
+      const { startDemo } = await import('../demo/demo.js');
       const demo = await startDemo({ listen: opts.listen, realserverPort: 18080, flapMs: durationOption(opts.flap), out: process.stdout, log });
       if (opts.printConfig) {
         process.stdout.write(demo.configText);

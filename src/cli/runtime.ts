@@ -3,8 +3,9 @@
  * (probe kit, IPVS driver, node-cron, the API server). Used by `lvsd run` and `lvsd demo`.
  */
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { loadConfigFile } from '../config/load.js';
+import { MIN_TOKEN_LENGTH } from '../config/references.js';
+import { lvsdVersion } from './version.js';
 import { FileOverrideStore } from '../daemon/overrides.js';
 import { formatPlan, type ReloadPlan } from '../daemon/reload-plan.js';
 import { createProbeKit } from '../../checks/index.js';
@@ -61,21 +62,10 @@ async function readToken(file: string | undefined): Promise<string | undefined> 
   } catch (e) {
     throw new LvsError('LVSD_ERR_API_TOKEN', `api.token_file ${file}: cannot read: ${errorMessage(e)}`, { file });
   }
-  if (token.length < 16) throw new LvsError('LVSD_ERR_API_TOKEN', `api.token_file ${file}: the token must have at least 16 characters`, { file });
+  if (token.length < MIN_TOKEN_LENGTH) throw new LvsError('LVSD_ERR_API_TOKEN', `api.token_file ${file}: the token must have at least ${MIN_TOKEN_LENGTH} characters`, { file });
   return token;
 }
 
-export function lvsdVersion(): string {
-  const require = createRequire(import.meta.url);
-  for (const p of ['../../package.json', '../../../package.json']) {
-    try {
-      return (require(p) as { version: string }).version;
-    } catch {
-      // try the next layout (source vs dist)
-    }
-  }
-  return '0.0.0';
-}
 
 export function driverFor(config: Config, log: Logger, onCall?: (call: IpvsadmCall) => void): IpvsDriver {
   switch (config.ipvs.driver) {
@@ -140,6 +130,8 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
     return a;
   };
   alerts = await startAlerts(config.alerts);
+  /** the alert targets running now: what a reload whose new ones fail to start goes back to */
+  let alertList = config.alerts;
   /** events that arrive while a reload swaps the alert system: handed to the new one, in order */
   let held: DaemonEvent[] | undefined;
   daemon.onEvent((e) => {
@@ -168,7 +160,20 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
         try {
           await old?.close();
           alerts = undefined;
-          alerts = await startAlerts(next.alerts, old);
+          try {
+            alerts = await startAlerts(next.alerts, old);
+            alertList = next.alerts;
+          } catch (e) {
+            // the files were checked at load; one that changed since must not leave no alerts at all
+            const error = `alerts: ${errorMessage(e)}; the previous alert targets stay in use, the rest of the reload applied`;
+            log.error({ err: error }, 'reload: the new alert targets could not start');
+            daemon.reloadFailed(error);
+            alerts = await startAlerts(alertList, old).catch((e2: unknown) => {
+              log.error({ err: errorMessage(e2) }, 'the previous alert targets could not start again: alerts are off until the next reload');
+              return undefined;
+            });
+            return { ok: false, errors: [error] };
+          }
         } finally {
           const events = held;
           held = undefined;
