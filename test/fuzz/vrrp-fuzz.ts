@@ -885,8 +885,6 @@ class World {
   readonly steps: Step[] = [];
   /** pairs that cannot reach each other, "a|b" */
   readonly partitioned = new Set<string>();
-  /** the longest v3 interval a hostile advert for our VRID offered since the last checkpoint */
-  maxOfferedIntervalMs: number;
   private stepNo = 0;
 
   constructor(rng: Rng, report: MutableReport) {
@@ -898,7 +896,6 @@ class World {
     const vips = new Set<string>();
     while (vips.size < nVips) vips.add(u32ToIp((0xc0000200 | rng.range(1, 254)) >>> 0));
     this.cfg = { version, intervalMs, vrid: rng.range(1, 255), vips: [...vips], unicast: rng.chance(0.3), linkPollMs: rng.pick([100, 250, 500, 1000]) };
-    this.maxOfferedIntervalMs = intervalMs;
     const n = rng.pick([1, 2, 2, 2, 3, 3]);
     const used = new Set<string>();
     for (let i = 0; i < n; i++) {
@@ -989,8 +986,18 @@ class World {
     const received = to.counts.received - to.counts.honest;
     const rejected = to.counts.rejectedTotal;
     const snapshot = new Map(to.counts.rejected);
+    const before = electionOf(to);
+    const sends = to.counts.sends;
+    const garps = to.addresses.announced;
     to.transport.receive(packet);
     await this.settle();
+    /** a dropped packet changes nothing: not the election's state, no advert, no ARP */
+    const unchanged = (what: string): void => {
+      const after = electionOf(to);
+      if (after !== before || to.counts.sends !== sends || to.addresses.announced !== garps) {
+        throw new Violation(`${what} to ${to.name} changed it: ${before} -> ${after}, adverts +${to.counts.sends - sends}, GARP +${to.addresses.announced - garps}`);
+      }
+    };
     const dRec = to.counts.received - to.counts.honest - received;
     const dRej = to.counts.rejectedTotal - rejected;
     const reasons = [...to.counts.rejected].filter(([k, v]) => v !== (snapshot.get(k) ?? 0)).map(([k]) => k);
@@ -998,10 +1005,8 @@ class World {
       if (dRec !== 0 || dRej !== 1 || reasons[0] !== verdict.reason) {
         throw new Violation(`malformed packet (${verdict.reason}) to ${to.name}: received +${dRec}, rejected +${dRej} ${reasons.join(',')}`);
       }
+      unchanged(`a malformed packet (${verdict.reason})`);
       return;
-    }
-    if (this.cfg.version === 3 && verdict.vrid === this.cfg.vrid && verdict.version === 3 && verdict.intervalMs > this.maxOfferedIntervalMs) {
-      this.maxOfferedIntervalMs = verdict.intervalMs;
     }
     const election = verdict.vrid !== this.cfg.vrid || verdict.src === to.self ? undefined
       : verdict.version !== this.cfg.version ? 'version'
@@ -1011,6 +1016,9 @@ class World {
       throw new Violation(`valid advert to ${to.name} (expected ${election ?? 'no'} rejection): received +${dRec}, rejected +${dRej} ${reasons.join(',')}`);
     }
     for (const r of reasons) if (!ELECTION_REASONS.has(r)) throw new Violation(`a valid advert counted as ${r}`);
+    if (election !== undefined || verdict.vrid !== this.cfg.vrid || verdict.src === to.self) {
+      unchanged(`an advert ignored (${election ?? (verdict.src === to.self ? 'own address' : 'another VRID')})`);
+    }
   }
 
   private checks = 0;
@@ -1064,10 +1072,15 @@ class World {
         n.linkChangedAt = this.clock.now();
       }
     }
+    // the link polls see the links up; then the longest master-down timer already running (one set by a
+    // hostile advert's interval may be minutes away) runs out, and an election at the honest interval follows
+    const t0 = this.clock.now();
+    await this.clock.advance(2 * this.cfg.linkPollMs + 1, () => this.settle());
+    const now = this.clock.now();
+    const pending = Math.max(0, ...this.nodes.map((n) => ((n.instance as unknown as { s?: { masterDownAt?: number } }).s?.masterDownAt ?? now) - now));
     const maxDelay = Math.max(...this.nodes.map((n) => n.preemptDelayMs));
-    const quiet = 2 * this.cfg.linkPollMs + maxDelay + 4 * Math.max(this.maxOfferedIntervalMs, this.cfg.intervalMs) + 4 * this.cfg.intervalMs + 100;
-    await this.clock.advance(quiet, () => this.settle());
-    this.maxOfferedIntervalMs = this.cfg.intervalMs;
+    await this.clock.advance(pending + maxDelay + 8 * this.cfg.intervalMs + 2 * this.cfg.linkPollMs + 100, () => this.settle());
+    const quiet = this.clock.now() - t0;
     this.check(true);
     const masters = this.nodes.filter((n) => n.instance.state === 'master');
     if (masters.length !== 1) throw new Violation(`${masters.length} masters after ${quiet}ms of quiet:\n${this.describe()}`);
@@ -1103,7 +1116,8 @@ class World {
     if (version === 2) interval = rng.chance(0.8) ? c.intervalMs / 1000 : rng.range(1, 255);
     else {
       const r = rng.int(10);
-      const cs = r < 6 ? Math.max(1, Math.round(c.intervalMs / 10)) : r < 8 ? rng.range(1, 4095) : r === 8 ? 1 : 4095;
+      // the world's, any, the shortest and the longest (a backup adopts it: minutes of master-down time)
+      const cs = r < 7 ? Math.max(1, Math.round(c.intervalMs / 10)) : r < 8 ? rng.range(1, 4095) : r === 8 ? 1 : rng.chance(0.3) ? 4095 : rng.range(1, 300);
       interval = (rng.chance(0.1) ? rng.int(16) << 12 : 0) | cs;
     }
     const dst = c.unicast ? ipToU32(to.self) : MCAST_U32;
@@ -1122,20 +1136,20 @@ class World {
     const live = this.nodes.filter((n) => n.running);
     const to = rng.pick(live);
     const r = rng.int(1000);
-    if (r < 520) {
+    if (r < 460) {
       const h = this.hostileAdvert(to);
       this.note(h.what);
       await this.inject(to, h.packet);
       return 'hostile_advert';
     }
-    if (r < 640) {
+    if (r < 580) {
       const c = codecCase(rng);
       if (c.bare) return this.stimulus(); // bare messages never reach an instance
       this.note(`malformed ${c.kind} (${c.packet.length} bytes) -> ${to.name}`);
       await this.inject(to, c.packet);
       return 'malformed_packet';
     }
-    if (r < 660) {
+    if (r < 600) {
       // a flood from many sources at one instant
       const k = rng.chance(0.8) ? rng.range(10, 60) : rng.range(61, 300);
       this.note(`flood of ${k} -> ${to.name}`);
@@ -1246,13 +1260,16 @@ class World {
     const c = this.cfg;
     return [`    v${c.version} vrid ${c.vrid} interval ${c.intervalMs}ms ${c.unicast ? 'unicast' : 'multicast'} vips ${c.vips.join(',')} at t=${this.clock.now()}`,
       ...this.nodes.map((n) => `    ${n.name} ${n.self} prio ${n.priority}${n.preempt ? '' : ' nopreempt'} delay ${n.preemptDelayMs}: ${n.instance.state}/${n.instance.priority} `
-        + `link ${n.addresses.link ? 'up' : 'down'} sends ${n.counts.sends} ${JSON.stringify((n.instance as unknown as { s: unknown }).s)}`)].join('\n');
+        + `link ${n.addresses.link ? 'up' : 'down'} sends ${n.counts.sends} ${electionOf(n)}`)].join('\n');
   }
 
   trace(): string[] {
     return this.steps.map((s) => `#${s.n} ${s.what}`);
   }
 }
+
+/** the instance's election state, as text (private to it: read here only to compare and report) */
+const electionOf = (n: FuzzNode): string => JSON.stringify((n.instance as unknown as { s: unknown }).s);
 
 const pairKey = (a: FuzzNode, b: FuzzNode): string => (a.name < b.name ? `${a.name}|${b.name}` : `${b.name}|${a.name}`);
 

@@ -32,7 +32,7 @@ describe('VRRP fuzz', () => {
       expect(r.transitions[t] ?? 0, `transition ${t}`).toBeGreaterThan(0);
     }
     expect(r.checkpoints).toBeGreaterThan(50);
-    expect(r.honestDeliveries).toBeGreaterThan(10_000);
+    expect(r.honestDeliveries).toBeGreaterThan(5000);
     console.log(`vrrp fuzz: ${r.cases} cases in ${(r.elapsedMs / 1000).toFixed(1)} s (${r.casesPerSecond}/s), ${r.worlds} worlds, ${r.checkpoints} checkpoints`);
   });
 
