@@ -115,7 +115,7 @@ node: { name: restart-${seed} }
 api: { listen: "127.0.0.1:0", socket: false }
 ipvs: { driver: ipvsadm, command_timeout: 10s, resync_interval: 60s }
 state_dir: ${dir}
-defaults: { interval: 500ms, timeout: 500ms, rise: 1, fall: 1 }
+defaults: { interval: 500ms, timeout: 500ms, rise: 1, fall: 2 }
 services:
   - name: web
     address: ${VIP}
@@ -186,10 +186,14 @@ ${ports.map((p, i) => `      - { address: "127.0.0.1:${p}", weight: ${(i % 4) + 
       if (!orphan) {
         // no churn: what the table held at the restart is not added again, and left alone when right
         expect(bChanges.filter((c) => !c.ok)).toEqual([]);
+        // a realserver whose probe failed on this busy machine (UP → DOWN → UP) is edited for that: allowed
+        const flapped = new Set(b.logs().filter((e) => e.msg === 'realserver transition' && e.from !== 'unknown').map((e) => e.realserver as string));
+        if (flapped.size > 0) console.log(`seed ${seed}: ${flapped.size} realserver(s) flapped after the restart: ${[...flapped].join(', ')}`);
         for (const [dest, want] of expected) {
           const mine = bChanges.filter((c) => c.dest === dest);
           const had = snapshot.get(dest);
-          if (had === undefined) expect(mine.map((c) => c.op), dest).toEqual(['-a']);
+          if (flapped.has(dest)) expect(mine.filter((c) => c.op !== '-e').map((c) => c.op), dest).toEqual(had === undefined ? ['-a'] : []);
+          else if (had === undefined) expect(mine.map((c) => c.op), dest).toEqual(['-a']);
           else if (had === want) expect(mine, dest).toEqual([]);
           else expect(mine.map((c) => c.op), dest).toEqual(['-e']);
         }
