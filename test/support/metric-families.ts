@@ -1,9 +1,10 @@
 /**
  * Every metric family lvsd can export, from its own registry: the daemon's Metrics with the IPVS
- * source, plus the VRRP families a `failover:` section adds. Names map to their label names
+ * source, plus the VRRP families a `failover:` section adds and the ipvsadm driver's per-call ones. Names map to their label names
  * (histograms as _bucket (with le), _sum and _count).
  */
 import { Metrics } from '../../src/metrics/metrics.js';
+import { IpvsCommandMetrics } from '../../src/metrics/ipvs-metrics.js';
 import { registerVrrpMetrics } from '../../src/metrics/vrrp-metrics.js';
 
 export function allMetricsRegistry(): Metrics {
@@ -12,6 +13,7 @@ export function allMetricsRegistry(): Metrics {
     ipvs: () => Promise.reject(new Error('no kernel here')),
   });
   registerVrrpMetrics(metrics.registry, 51, () => ({ state: 'backup', priority: 100 }));
+  new IpvsCommandMetrics().register(metrics.registry);
   return metrics;
 }
 
