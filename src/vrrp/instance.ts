@@ -58,6 +58,8 @@ export class VrrpInstance {
   private timer: TimerHandle | undefined;
   private linkTimer: TimerHandle | undefined;
   private basePriority: number;
+  /** the last tracked priority, kept from before start() (tracking may report while start() is still under way) */
+  private tracked: number | undefined;
   private queue: Promise<void> = Promise.resolve();
   /** stop() began: no event but the shutdown is taken any more */
   private stopping = false;
@@ -93,6 +95,9 @@ export class VrrpInstance {
       addresses: settings.virtualAddresses.map(bareAddress), self,
     };
     this.s = initialState(this.cfg);
+    // what tracking said before there was an election goes first: a node whose tracked service is
+    // already down must not enter the election (or, as address owner, take over) at full priority
+    if (this.tracked !== undefined) this.feed({ type: 'priority', priority: this.tracked });
     transport.onPacket((pkt) => this.onPacket(pkt));
     transport.onError((err) => this.deps.log.error({ err: err.message }, 'VRRP socket failed'));
     const pollMs = this.deps.linkPollMs ?? 500;
@@ -119,7 +124,8 @@ export class VrrpInstance {
 
   /** The effective priority from tracking (configured priority plus the penalties that apply). */
   setTrackedPriority(priority: number): void {
-    this.feed({ type: 'priority', priority });
+    this.tracked = priority;
+    if (this.s) this.feed({ type: 'priority', priority });
   }
 
   /** As MASTER: advert with priority 0 (the backup takes over after its skew time), then drop the VIPs. */

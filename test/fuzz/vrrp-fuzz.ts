@@ -1,7 +1,7 @@
 /**
  * VRRP fuzz: hostile and malformed adverts against the codec, the election and the instance.
  *
- *   node --import tsx test/fuzz/vrrp-fuzz.ts --cases 1000000 --seed 42
+ *   node --import tsx test/fuzz/vrrp-fuzz.ts --cases 1000000 --seed 42 [--max-failures 5]
  *
  * prints cases/s and the tallies (rejection reasons, election outcomes, transitions) and exits
  * non-zero on any failure, naming the seed and the case number. test/unit/vrrp-fuzz.test.ts runs
@@ -16,9 +16,10 @@
  *   checksums (and the old keepalived unicast form), wrong IP version (IPv6), header length,
  *   protocol, TTL, VRRP version and type, VRID 0, address counts, intervals, VRRPv2
  *   authentication variants, IP options, lying total-length fields, non-IPv4 addresses. Every
- *   verdict is compared with an independent reading of the wire format (oracle() below: the
- *   same order of checks, written from RFC 3768 / 5798 and the codec's documented rules, not
- *   from its code); accepted packets must carry exactly the fields they were built with.
+ *   verdict is compared with a second reading of the wire format (oracle() below: written apart
+ *   from the codec, with its own parsing and checksum, in the codec's order of checks); packets
+ *   built to be valid must decode to exactly the fields they were built with, and packets built
+ *   with one fault to that fault's reason.
  * - world: one to three real VrrpInstances on a fake LAN with a fake clock, fed well-formed but
  *   hostile adverts (strangers with priority 255 or 0, wrong VRID, version, address lists and
  *   intervals, floods from many sources, our own address and a peer's spoofed), malformed
@@ -26,7 +27,8 @@
  *   and out of range too), failing sends, restarts. After every case: nothing threw, every
  *   state is a valid one and no started instance sits in INIT, a link down is FAULT and an up
  *   one is not, VIPs are held exactly by masters, every packet was either counted as received
- *   or counted as rejected with the reason the oracle expects, every advert sent is well-formed
+ *   or counted as rejected with the reason the oracle expects (and a dropped or ignored one
+ *   changed nothing: not the election's state, no advert, no ARP), every advert sent is well-formed
  *   and ours, the adverts, gratuitous ARPs and timers stay within rate and count bounds (no
  *   per-packet or per-source growth), and each instance's own data stays small. At checkpoints
  *   the hostile traffic stops, links come up and partitions heal, time passes, and the honest
@@ -778,11 +780,17 @@ class FuzzNode {
     });
   }
 
-  async start(): Promise<void> {
+  /** `tracked`: a tracked priority reported while start() is still under way */
+  async start(tracked?: number): Promise<void> {
     this.instance = this.make();
     this.startedAt = this.world.clock.now();
     this.running = true;
-    await this.instance.start();
+    const starting = this.instance.start();
+    if (tracked !== undefined) {
+      this.counts.priorityEvents++;
+      this.instance.setTrackedPriority(tracked);
+    }
+    await starting;
   }
 
   async stop(): Promise<void> {
@@ -793,7 +801,7 @@ class FuzzNode {
   }
 
   /** a restart: a new process on the same link (new transport, address manager and instance) */
-  async restart(): Promise<void> {
+  async restart(tracked?: number): Promise<void> {
     await this.stop();
     const link = this.addresses.link;
     const holds = this.addresses.holds; // a killed lvsd's VIPs would still be there; a stopped one removed them
@@ -802,7 +810,7 @@ class FuzzNode {
     this.addresses.holds = holds;
     this.transport = new FuzzTransport(this);
     this.counts = freshCounts();
-    await this.start();
+    await this.start(tracked);
   }
 }
 
@@ -1106,7 +1114,7 @@ class World {
     const vrid = rng.chance(0.12) ? ((c.vrid + rng.range(1, 254)) % 255) + 1 : c.vrid;
     const version = rng.chance(0.06) ? (c.version === 3 ? 2 : 3) : c.version;
     let addresses = c.vips.map(ipToU32);
-    const aRoll = rng.int(12);
+    const aRoll = rng.int(20); // a quarter with another address list
     if (aRoll === 0 && addresses.length > 1) addresses = addresses.slice(0, -1);
     else if (aRoll === 1) addresses = [...addresses, randomTestNet(rng)];
     else if (aRoll === 2 && addresses.length > 1) addresses = [...addresses].reverse();
@@ -1215,8 +1223,14 @@ class World {
       if (to.clock.live !== 0) throw new Violation(`${to.name} stopped with ${to.clock.live} timers left`);
       if (!to.transport.closed || !to.addresses.closed) throw new Violation(`${to.name} stopped without closing its transport and address manager`);
       if (wasMaster && to.counts.sends === sends) throw new Violation(`${to.name} stopped as master without a priority-0 advert`);
-      await to.restart();
+      const tracked = rng.chance(0.4) ? rng.pick([Number.NaN, 0, 300, rng.range(1, 254), to.priority - rng.range(1, 100)]) : undefined;
+      if (tracked !== undefined) this.note(`  tracked priority ${tracked} during its start`);
+      await to.restart(tracked);
       await this.settle();
+      // what tracking reported during start() holds (clamped as the election clamps it; NaN: unchanged)
+      const want = tracked === undefined || Number.isNaN(tracked) ? to.priority
+        : to.priority === 255 && tracked >= 255 ? 255 : Math.max(1, Math.min(254, Math.round(tracked)));
+      if (to.instance.priority !== want) throw new Violation(`${to.name} restarted with tracked priority ${tracked}: advertises ${to.instance.priority}, expected ${want}`);
       return 'restart';
     }
     if (r < 980) {

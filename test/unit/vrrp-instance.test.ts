@@ -132,11 +132,11 @@ class MemoryTransport implements VrrpTransport {
 }
 
 describe('VRRP instance on a fake clock', () => {
-  function single(addresses: AddressManager, observer: VrrpObserver = {}) {
+  function single(addresses: AddressManager, observer: VrrpObserver = {}, priority = 100) {
     const clock = new FakeClock();
     const transport = new MemoryTransport();
     const i = new VrrpInstance({
-      settings: { vrid: 51, priority: 100, version: 3, intervalMs: 1000, preempt: true, preemptDelayMs: 0, unicastPeers: [], virtualAddresses: ['192.0.2.100/24'] },
+      settings: { vrid: 51, priority, version: 3, intervalMs: 1000, preempt: true, preemptDelayMs: 0, unicastPeers: [], virtualAddresses: ['192.0.2.100/24'] },
       transport, addresses, clock, log: silentLogger(), observer, linkPollMs: 500,
     });
     return { i, clock, transport };
@@ -197,5 +197,30 @@ describe('VRRP instance on a fake clock', () => {
     expect(transitions).toEqual(['init->backup', 'backup->master', 'master->init']);
     expect(clock.pending).toBe(0);
     expect(decodeIpPacket(transport.sent.at(-1)!)).toMatchObject({ ok: true, advert: { priority: 0 } });
+  });
+
+  it('keeps a tracked priority reported while start() is under way (a service already down when the election starts)', async () => {
+    const addr = new RecordingAddresses('198.51.100.2');
+    const { i, clock, transport } = single(addr, {}, 150);
+    const starting = i.start(); // start() is at its first `ip addr del` now, no election yet
+    i.setTrackedPriority(90);
+    await starting;
+    expect(i.priority).toBe(90);
+    await clock.advance(4000);
+    expect(i.state).toBe('master');
+    expect(decodeIpPacket(transport.sent.at(-1)!)).toMatchObject({ ok: true, advert: { priority: 90 } });
+    await i.stop();
+  });
+
+  it('an address owner (255) whose tracking already took 60 off does not take over at once', async () => {
+    const addr = new RecordingAddresses('198.51.100.2');
+    const { i, clock } = single(addr, {}, 255);
+    i.setTrackedPriority(195); // before start(): the tracker's first report
+    await i.start();
+    expect(i.state).toBe('backup');
+    expect(i.priority).toBe(195);
+    await clock.advance(4000);
+    expect(i.state).toBe('master');
+    await i.stop();
   });
 });
