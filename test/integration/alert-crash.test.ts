@@ -11,18 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { killAll, spawnLvsd, waitForLine } from '../support/cli.js';
 import { startHttp, type HttpTestServer } from '../support/servers.js';
 import { waitFor } from '../support/wait.js';
-
-/** a small seeded PRNG (mulberry32): the kill times of a failing run can be replayed */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../support/prng.js';
 
 describe('alerts survive kill -9 during delivery', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'lvsd-alert-crash-'));

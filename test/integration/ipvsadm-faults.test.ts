@@ -14,7 +14,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -24,6 +23,7 @@ import { which } from '../support/env.js';
 import { IpvsadmShim, killLvsds, spawnLvsdWith, type LvsdProcess, type ShimCall } from '../support/ipvsadm-shim.js';
 import { gone, running } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
+import { promtoolCheck } from '../support/promtool.js';
 
 const VIP = '192.0.2.10:80';
 const OTHER = '192.0.2.99:80';
@@ -124,19 +124,6 @@ function passStarts(calls: readonly ShimCall[]): ShimCall[] {
 function withoutScrapes(calls: readonly ShimCall[]): ShimCall[] {
   const stats = calls.filter((c) => c.args.includes('--stats'));
   return calls.filter((c) => !stats.some((x) => Math.abs(x.at - c.at) < 500));
-}
-
-/** `promtool check metrics` on text */
-function promtoolCheck(promtool: string, text: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(promtool, ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let output = '';
-    p.stdout.on('data', (d: Buffer) => { output += d.toString(); });
-    p.stderr.on('data', (d: Buffer) => { output += d.toString(); });
-    p.once('error', reject);
-    p.once('close', (code) => resolve({ code, output }));
-    p.stdin.end(text);
-  });
 }
 
 async function apiPort(lvsd: LvsdProcess, timeoutMs: number): Promise<number> {

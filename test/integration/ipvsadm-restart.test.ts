@@ -22,24 +22,13 @@ import path from 'node:path';
 import { IpvsadmShim, killLvsds, spawnLvsdWith, type LvsdProcess, type ShimCall } from '../support/ipvsadm-shim.js';
 import { freePort } from '../support/ports.js';
 import { waitFor } from '../support/wait.js';
+import { prng } from '../support/prng.js';
 
 const VIP = '192.0.2.20:80';
 const OTHER = '192.0.2.99:80';
 const HEALTHY = 45;
 const REFUSED = 5;
 const SEEDS = Array.from({ length: Number(process.env.LVSD_KILL_SEEDS ?? 3) }, (_, i) => i + 1);
-
-/** a small seeded PRNG (mulberry32): the same seed, the same kill */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Status {
   ipvs: { last_reconcile: null | { converged: boolean } };

@@ -14,24 +14,11 @@ import { needs, which } from '../support/env.js';
 import { allMetricsRegistry } from '../support/metric-families.js';
 import { refusedPort, startHealthyHttp, type TestServer } from '../support/servers.js';
 import { freePort } from '../support/ports.js';
+import { promtoolCheck } from '../support/promtool.js';
 
 const promtool = which('promtool');
 const prometheus = which('prometheus');
 const t = needs(promtool !== null && prometheus !== null, 'promtool and prometheus (apt-get install prometheus)');
-
-/** `promtool check metrics` on text: its exit code and everything it printed */
-function promtoolCheck(text: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(promtool!, ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let output = '';
-    p.stdout.on('data', (d: Buffer) => { output += d.toString(); });
-    p.stderr.on('data', (d: Buffer) => { output += d.toString(); });
-    p.once('error', reject);
-    p.once('close', (code) => resolve({ code, output }));
-    p.stdin.end(text);
-  });
-}
-
 
 interface PromResult { metric: Record<string, string>; value: [number, string] }
 
@@ -115,13 +102,13 @@ scrape_configs:
   t.it('promtool check metrics says nothing about a running daemon\'s /metrics', async () => {
     const text = await (await fetch(`http://127.0.0.1:${lvsdPort}/metrics`)).text();
     expect(text).toContain('lvsd_realserver_state{');
-    expect(await promtoolCheck(text)).toEqual({ code: 0, output: '' });
+    expect(await promtoolCheck(promtool!, text)).toEqual({ code: 0, output: '' });
   });
 
   t.it('nor about every family lvsd can export (VRRP and IPVS included)', async () => {
     const text = await allMetricsRegistry().text();
     for (const name of ['lvsd_vrrp_state', 'lvsd_vrrp_adverts_rejected_total', 'lvsd_ipvs_connections', 'lvsd_alerts_sent_total', 'lvsd_alerts_queue_depth']) expect(text).toContain(`# TYPE ${name} `);
-    expect(await promtoolCheck(text)).toEqual({ code: 0, output: '' });
+    expect(await promtoolCheck(promtool!, text)).toEqual({ code: 0, output: '' });
   });
 
   t.it('Prometheus scrapes the realserver states, weights and build info', async () => {
