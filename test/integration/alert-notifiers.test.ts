@@ -38,9 +38,10 @@ const EVENT: AlertEvent = {
 const MARGIN_MS = 1500;
 const never = (): AbortSignal => new AbortController().signal;
 
-async function timed(p: Promise<DeliveryResult>): Promise<{ r: DeliveryResult; ms: number }> {
+/** the clock starts before the call: spawn() blocks until the child has exec'd, and that counts */
+async function timed(deliver: () => Promise<DeliveryResult>): Promise<{ r: DeliveryResult; ms: number }> {
   const t0 = performance.now();
-  const r = await p;
+  const r = await deliver();
   return { r, ms: performance.now() - t0 };
 }
 
@@ -131,7 +132,7 @@ describe('WebhookNotifier against a loopback HTTP server', () => {
   it('a server that never answers: a retryable failure at the deadline, not later', async () => {
     answer = 'hang';
     const n = new WebhookNotifier({ url: url(), format: 'generic' });
-    const { r, ms } = await timed(n.deliver(EVENT, AbortSignal.timeout(300)));
+    const { r, ms } = await timed(() => n.deliver(EVENT, AbortSignal.timeout(300)));
     expect(r).toEqual({ ok: false, error: 'aborted' });
     expect(ms).toBeGreaterThanOrEqual(280);
     expect(ms).toBeLessThan(300 + MARGIN_MS);
@@ -140,7 +141,7 @@ describe('WebhookNotifier against a loopback HTTP server', () => {
   it('the deadline is total: headers in time but a body that never ends still fails at it', async () => {
     answer = 'hang-body';
     const n = new WebhookNotifier({ url: url(), format: 'generic' });
-    const { r, ms } = await timed(n.deliver(EVENT, AbortSignal.timeout(300)));
+    const { r, ms } = await timed(() => n.deliver(EVENT, AbortSignal.timeout(300)));
     expect(r).toEqual({ ok: false, error: 'aborted' });
     expect(ms).toBeGreaterThanOrEqual(280);
     expect(ms).toBeLessThan(300 + MARGIN_MS);
@@ -151,7 +152,7 @@ describe('WebhookNotifier against a loopback HTTP server', () => {
     const n = new WebhookNotifier({ url: url(), format: 'generic' });
     const ctl = new AbortController();
     setTimeout(() => ctl.abort(), 100);
-    const { r, ms } = await timed(n.deliver(EVENT, ctl.signal));
+    const { r, ms } = await timed(() => n.deliver(EVENT, ctl.signal));
     expect(r).toEqual({ ok: false, error: 'aborted' });
     expect(ms).toBeLessThan(100 + MARGIN_MS);
     expect(await n.deliver(EVENT, ctl.signal)).toMatchObject({ ok: false });
@@ -256,7 +257,7 @@ describe('ExecNotifier running real commands', () => {
     const pidFile = path.join(dir, 'grandchild.pid');
     // sh waits for a background sleep that holds our pipes: both must die at the deadline
     const n = new ExecNotifier({ command: ['sh', '-c', 'sleep 30 & echo $! > "$1"; wait', 'sh', pidFile] });
-    const { r, ms } = await timed(n.deliver(EVENT, AbortSignal.timeout(300)));
+    const { r, ms } = await timed(() => n.deliver(EVENT, AbortSignal.timeout(300)));
     const grandchild = Number(readFileSync(pidFile, 'utf8').trim());
     strays.push(grandchild);
     expect(r).toEqual({ ok: false, error: 'sh: aborted (killed)' });
@@ -269,7 +270,7 @@ describe('ExecNotifier running real commands', () => {
     const pidFile = path.join(dir, 'leftover.pid');
     // the background sleep keeps our stdout open: without the kill the pipes would close in 30 s
     const n = new ExecNotifier({ command: ['sh', '-c', 'sleep 30 & echo $! > "$1"', 'sh', pidFile] });
-    const { r, ms } = await timed(n.deliver(EVENT, never()));
+    const { r, ms } = await timed(() => n.deliver(EVENT, never()));
     const leftover = Number(readFileSync(pidFile, 'utf8').trim());
     strays.push(leftover);
     expect(r).toEqual({ ok: true });
@@ -281,7 +282,7 @@ describe('ExecNotifier running real commands', () => {
     const n = new ExecNotifier({ command: ['sleep', '30'] });
     const ctl = new AbortController();
     setTimeout(() => ctl.abort(), 100);
-    const { r, ms } = await timed(n.deliver(EVENT, ctl.signal));
+    const { r, ms } = await timed(() => n.deliver(EVENT, ctl.signal));
     expect(r).toEqual({ ok: false, error: 'sleep: aborted (killed)' });
     expect(ms).toBeLessThan(100 + MARGIN_MS);
   });
