@@ -4,21 +4,32 @@
  * probe instance per distinct spec.
  */
 import { createBannerProbe } from './banner.js';
-import { createExecProbe, ProcessGroups } from './exec.js';
+import { createExecProbe, inThreadSpawner, ProcessGroups } from './exec.js';
 import { HttpConnections } from './http-connections.js';
 import { createHttpProbe } from './http.js';
 import { createIcmpProbe, IcmpPinger } from './icmp.js';
 import { AttemptRegistry } from './result.js';
+import { WorkerSpawner } from './spawn-worker.js';
 import { defaultConnectClose } from './tcp-connect-close.js';
 import { createTcpProbe } from './tcp.js';
 import type { CheckSpec, Probe, ProbeKit, ProbeKitOptions } from './types.js';
 
 export type * from './types.js';
 
-export function createProbeKit(options: ProbeKitOptions = {}): ProbeKit {
+export interface KitOptions extends ProbeKitOptions {
+  /**
+   * where exec checks start their commands: 'worker' (default) spawns on a worker thread, so
+   * spawn()'s wait for the exec (~15-20 ms) never blocks this thread (it falls back to
+   * 'thread' if a Worker cannot start); 'thread' spawns on this thread, as before
+   */
+  readonly execSpawn?: 'worker' | 'thread';
+}
+
+export function createProbeKit(options: KitOptions = {}): ProbeKit {
   const stop = new AttemptRegistry();
   const connections = new HttpConnections();
   const groups = new ProcessGroups();
+  const spawner = options.execSpawn === 'thread' ? inThreadSpawner : new WorkerSpawner();
   const pinger = new IcmpPinger(options);
   const connectClose = defaultConnectClose();
   const probes = new Map<string, Probe>();
@@ -35,7 +46,7 @@ export function createProbeKit(options: ProbeKitOptions = {}): ProbeKit {
       case 'banner':
         return createBannerProbe(spec, stop);
       case 'exec':
-        return createExecProbe(spec.command, groups, stop);
+        return createExecProbe(spec.command, groups, stop, spawner);
       default:
         // unreachable for a validated config; a programming error, so it may throw
         throw new Error(`unknown check type ${(spec as { type?: unknown }).type as string}`);
@@ -58,6 +69,8 @@ export function createProbeKit(options: ProbeKitOptions = {}): ProbeKit {
       groups.killAll();
       probes.clear();
       connections.close();
+      // after the kills: the worker ends once the commands it ran are reported
+      await spawner.close();
     },
   };
 }

@@ -1,17 +1,19 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createProbeKit } from '../../checks/index.js';
 import { deadline, local } from '../support/probes.js';
 
-const kit = createProbeKit({ fpingPath: null });
-const dir = mkdtempSync(path.join(os.tmpdir(), 'lvsd-exec-'));
+/** both ways of starting a command: on the kit's worker thread (the default) and on this thread */
+const ways = ['worker', 'thread'] as const;
+const kits = ways.map((execSpawn) => createProbeKit({ fpingPath: null, execSpawn }));
+const root = mkdtempSync(path.join(os.tmpdir(), 'lvsd-exec-'));
 /** grandchildren the tests started, killed by PID in afterAll if a test failed to */
 const strays: number[] = [];
 
 afterAll(async () => {
-  await kit.close();
+  await Promise.all(kits.map((k) => k.close()));
   for (const pid of strays) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -19,7 +21,7 @@ afterAll(async () => {
       // already gone, as it should be
     }
   }
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(root, { recursive: true, force: true });
 });
 
 /** Dead = no such process, or a zombie nobody reaped yet (it runs nothing any more). */
@@ -53,7 +55,10 @@ async function grandchildPid(file: string): Promise<number> {
   return pid;
 }
 
-describe('exec probe', () => {
+describe.each(ways.map((way, i) => [way, kits[i]!] as const))('exec probe, execSpawn: %s', (way, kit) => {
+  const dir = path.join(root, way);
+  mkdirSync(dir);
+
   it('passes on exit 0, with the first output line in the detail', async () => {
     const r = await kit.probeFor({ type: 'exec', command: ['sh', '-c', 'echo all good; echo more'] }).check(local(80), deadline(2000));
     expect(r).toMatchObject({ ok: true, outcome: 'ok', detail: 'exit 0: all good' });
@@ -111,7 +116,7 @@ describe('exec probe', () => {
   });
 
   it('kills running commands and their children on kit.close()', async () => {
-    const k = createProbeKit({ fpingPath: null });
+    const k = createProbeKit({ fpingPath: null, execSpawn: way });
     const file = path.join(dir, 'close.pid');
     const pending = k.probeFor({ type: 'exec', command: hangWithGrandchild(file) }).check(local(1), deadline(10_000));
     const pid = await grandchildPid(file);
