@@ -16,16 +16,7 @@ import type { CheckSpec, Probe, ProbeKit, ProbeKitOptions } from './types.js';
 
 export type * from './types.js';
 
-export interface KitOptions extends ProbeKitOptions {
-  /**
-   * where exec checks start their commands: 'worker' (default) spawns on a worker thread, so
-   * spawn()'s wait for the exec (~15-20 ms) never blocks this thread (it falls back to
-   * 'thread' if a Worker cannot start); 'thread' spawns on this thread, as before
-   */
-  readonly execSpawn?: 'worker' | 'thread';
-}
-
-export function createProbeKit(options: KitOptions = {}): ProbeKit {
+export function createProbeKit(options: ProbeKitOptions = {}): ProbeKit {
   const stop = new AttemptRegistry();
   const connections = new HttpConnections();
   const groups = new ProcessGroups();

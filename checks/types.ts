@@ -94,4 +94,10 @@ export interface ProbeKitOptions {
   readonly pingPath?: string;
   /** told once about degraded modes, e.g. fping missing */
   readonly warn?: (message: string) => void;
+  /**
+   * where exec checks start their commands: 'worker' (default) spawns on a worker thread, so
+   * spawn()'s wait for the exec (~15-20 ms) never blocks this thread (it falls back to
+   * 'thread' if a Worker cannot start); 'thread' spawns on this thread, as before
+   */
+  readonly execSpawn?: 'worker' | 'thread';
 }
