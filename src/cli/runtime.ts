@@ -66,7 +66,6 @@ async function readToken(file: string | undefined): Promise<string | undefined> 
   return token;
 }
 
-
 export function driverFor(config: Config, log: Logger, onCall?: (call: IpvsadmCall) => void): IpvsDriver {
   switch (config.ipvs.driver) {
     case 'memory':
