@@ -20,6 +20,7 @@ import { WORKER_SOURCE, WorkerSpawner } from '../../checks/spawn-worker.js';
 import type { ProbeKit, ProbeResult } from '../../checks/types.js';
 import { deadline, local } from '../support/probes.js';
 import { waitFor } from '../support/wait.js';
+import { running } from '../support/processes.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const kits: ProbeKit[] = [];
@@ -33,7 +34,7 @@ afterAll(async () => {
   await Promise.all(kits.map((k) => k.close()));
   await Promise.all(spawners.map((s) => s.close()));
   for (const pid of strays) {
-    if (dead(pid)) continue;
+    if (!running(pid)) continue;
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
@@ -79,15 +80,6 @@ function commandPid(comm: string): number | undefined {
     }
   }
   return undefined;
-}
-
-function dead(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
 }
 
 /** How the event loop fared while `work` ran: the longest gap between 5 ms interval ticks, and monitorEventLoopDelay's view. */
@@ -155,7 +147,7 @@ describe('exec checks on the worker thread', () => {
       parents[way] = parentThread(pid!);
       await k.close();
       expect(await pending).toMatchObject({ outcome: 'error', detail: 'aborted waiting for sleep to exit: probe kit closed' });
-      await waitFor(() => dead(pid!), 2000, `${marker} to be killed`);
+      await waitFor(() => !running(pid!), 2000, `${marker} to be killed`);
     }
     expect(parents.thread).toBeDefined();
     expect(parents.worker).toBeDefined();
@@ -216,7 +208,7 @@ describe('exec checks on the worker thread', () => {
     await waitFor(() => (pid = commandPid(marker)) !== undefined, 5000, `${marker} to start`);
     strays.push(pid!);
     expect(await pending).toMatchObject({ outcome: 'error', detail: 'exec spawn worker exited' });
-    await waitFor(() => dead(pid!), 2000, `${marker} to be killed`);
+    await waitFor(() => !running(pid!), 2000, `${marker} to be killed`);
     expect(late.usingWorker).toBe(false);
   });
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createProbeKit } from '../../checks/index.js';
 import { deadline, local } from '../support/probes.js';
+import { running } from '../support/processes.js';
 
 /** both ways of starting a command: on the kit's worker thread (the default) and on this thread */
 const ways = ['worker', 'thread'] as const;
@@ -23,16 +24,6 @@ afterAll(async () => {
   }
   rmSync(root, { recursive: true, force: true });
 });
-
-/** Dead = no such process, or a zombie nobody reaped yet (it runs nothing any more). */
-function dead(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
-}
 
 async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
@@ -91,7 +82,7 @@ describe.each(ways.map((way, i) => [way, kits[i]!] as const))('exec probe, execS
     expect(r).toMatchObject({ outcome: 'timeout', detail: 'timeout after 500ms waiting for sh to exit' });
     expect(r.durationMs).toBeLessThan(500 + 1000);
     const pid = await grandchildPid(file);
-    expect(await waitFor(() => dead(pid), 2000)).toBe(true);
+    expect(await waitFor(() => !running(pid), 2000)).toBe(true);
   });
 
   it('kills what a finished command left running', async () => {
@@ -101,7 +92,7 @@ describe.each(ways.map((way, i) => [way, kits[i]!] as const))('exec probe, execS
       .check(local(1), deadline(2000));
     expect(r).toMatchObject({ outcome: 'ok', detail: 'exit 0: started' });
     const pid = await grandchildPid(file);
-    expect(await waitFor(() => dead(pid), 2000)).toBe(true);
+    expect(await waitFor(() => !running(pid), 2000)).toBe(true);
   });
 
   it('does not wait for a daemon that escaped the process group and holds the output pipe', async () => {
@@ -124,6 +115,6 @@ describe.each(ways.map((way, i) => [way, kits[i]!] as const))('exec probe, execS
     const r = await pending;
     expect(r.outcome).toBe('error');
     expect(r.detail).toContain('probe kit closed');
-    expect(await waitFor(() => dead(pid), 2000)).toBe(true);
+    expect(await waitFor(() => !running(pid), 2000)).toBe(true);
   });
 });

@@ -2,7 +2,6 @@
  * Director failover with real VRRP between two lvsd in network namespaces around a bridge,
  * and a client that follows the VIP by ARP. TEST-NET-2 addresses on links these tests made.
  */
-import { createRequire } from 'node:module';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,21 +9,13 @@ import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiGet } from '../../src/cli/client.js';
 import { ROOT } from '../support/cli.js';
-import { isRoot, skipUnless, which } from '../support/env.js';
+import { skipUnless, vrrpReady, VRRP_NEEDS } from '../support/env.js';
 import { Lan, ip, waitFor, type Host } from '../support/netns.js';
 
 const VIP = '198.51.100.100';
-const rawSocket = (() => {
-  try {
-    createRequire(import.meta.url)('raw-socket');
-    return true;
-  } catch {
-    return false;
-  }
-})();
-const ready = isRoot() && which('ip') !== null && which('arping') !== null && rawSocket;
+const ready = vrrpReady();
 
-describe.skipIf(skipUnless(ready, 'root, ip, arping and the raw-socket package (a VRRP raw socket)'))('VRRP failover between two lvsd', () => {
+describe.skipIf(skipUnless(ready, VRRP_NEEDS))('VRRP failover between two lvsd', () => {
   const lan = new Lan('vr');
   let a: Host;
   let b: Host;

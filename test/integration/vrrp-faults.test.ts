@@ -4,7 +4,6 @@
  * client; TEST-NET-2 addresses on links these tests made. Every lvsd is started through Lan
  * (killed by PID in destroy(), also after a failure) and every namespace is removed by name.
  */
-import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,21 +11,13 @@ import type { ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { apiGet } from '../../src/cli/client.js';
 import { ROOT } from '../support/cli.js';
-import { isRoot, skipUnless, which } from '../support/env.js';
+import { skipUnless, vrrpReady, VRRP_NEEDS } from '../support/env.js';
 import { Lan, ip, waitFor, type Host } from '../support/netns.js';
 
 const VIP = '198.51.100.100';
-const rawSocket = (() => {
-  try {
-    createRequire(import.meta.url)('raw-socket');
-    return true;
-  } catch {
-    return false;
-  }
-})();
-const ready = isRoot() && which('ip') !== null && which('arping') !== null && rawSocket;
+const ready = vrrpReady();
 
-describe.skipIf(skipUnless(ready, 'root, ip, arping and the raw-socket package (a VRRP raw socket)'))('VRRP interface down and up', () => {
+describe.skipIf(skipUnless(ready, VRRP_NEEDS))('VRRP interface down and up', () => {
   const lan = new Lan('vf');
   let a: Host;
   let b: Host;

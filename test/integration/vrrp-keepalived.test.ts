@@ -3,26 +3,17 @@
  * keepalived backup and the reverse, VRRPv3 multicast and VRRPv2 unicast, failover both ways.
  * keepalived runs VRRP only (-P), in the foreground, with private pid files, stopped by PID.
  */
-import { createRequire } from 'node:module';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../support/cli.js';
-import { isRoot, skipUnless, which } from '../support/env.js';
+import { skipUnless, which, vrrpReady } from '../support/env.js';
 import { Lan, waitFor, type Host } from '../support/netns.js';
 
 const VIP = '198.51.100.100';
-const rawSocket = (() => {
-  try {
-    createRequire(import.meta.url)('raw-socket');
-    return true;
-  } catch {
-    return false;
-  }
-})();
-const ready = isRoot() && which('ip') !== null && which('arping') !== null && which('keepalived') !== null && rawSocket;
+const ready = vrrpReady() && which('keepalived') !== null;
 
 interface Mode { readonly name: string; readonly version: 2 | 3; readonly unicast: boolean }
 const MODES: readonly Mode[] = [

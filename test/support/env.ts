@@ -3,6 +3,7 @@
  * printed reason); with LVSD_REQUIRE_INTEGRATION=1 (CI) it fails instead.
  */
 import { accessSync, constants } from 'node:fs';
+import { createRequire } from 'node:module';
 import { findProgram } from '../../src/core/find-program.js';
 import { describe, it } from 'vitest';
 
@@ -43,3 +44,17 @@ export function which(name: string): string | null {
   }
   return findProgram(name) ?? null;
 }
+
+/** the optional native raw-socket package (VRRP's raw socket) loads */
+export function hasRawSocket(): boolean {
+  try {
+    createRequire(import.meta.url)('raw-socket');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** what two directors speaking VRRP in namespaces need */
+export const VRRP_NEEDS = 'root, ip, arping and the raw-socket package (a VRRP raw socket)';
+export const vrrpReady = (): boolean => isRoot() && which('ip') !== null && which('arping') !== null && hasRawSocket();
