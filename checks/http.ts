@@ -1,12 +1,14 @@
 /**
- * http / https: one request on a kept-alive or fresh connection (checks/http-connections),
- * the response read by checks/http-response; status and body checked. The deadline is the
+ * http / https: one request on a kept-alive or fresh connection (checks/http-connections; a
+ * fresh plain-HTTP one on a bare handle where Node has it, checks/http-handle), the response
+ * read by checks/http-response; status and body checked. The deadline is the
  * attempt's signal and covers connect, handshake, headers and the whole body.
  */
 import { flatString } from '../src/core/flat-string.js';
 import net from 'node:net';
 import { connectingTo } from './connect.js';
 import type { HttpConnections, HttpOrigin } from './http-connections.js';
+import type { FreshExchange } from './http-handle.js';
 import { HttpResponseReader } from './http-response.js';
 import type { Attempt, Verdict } from './result.js';
 import { compileRegex, error, fail, ok, quotePrefix, runAttempt, type AttemptRegistry } from './result.js';
@@ -33,7 +35,8 @@ export function serverName(spec: HttpCheckSpec): string | undefined {
   return name === '' || net.isIP(name) !== 0 ? undefined : name;
 }
 
-export function createHttpProbe(spec: HttpCheckSpec, conns: HttpConnections, stop: AttemptRegistry): Probe {
+/** `freshHttp`: how a fresh plain-HTTP connection is made; the socket way when undefined */
+export function createHttpProbe(spec: HttpCheckSpec, conns: HttpConnections, stop: AttemptRegistry, freshHttp?: FreshExchange): Probe {
   const expectBody = spec.expectBody === undefined ? undefined : compileRegex(spec.expectBody);
   const expected = spec.expectStatus.length > 0 ? spec.expectStatus : [200];
   const path = spec.path.startsWith('/') ? spec.path : `/${spec.path}`;
@@ -70,7 +73,9 @@ export function createHttpProbe(spec: HttpCheckSpec, conns: HttpConnections, sto
       return runAttempt(ctx, stop, async (attempt) => {
         if (expectBody !== undefined && !(expectBody instanceof RegExp)) return expectBody;
         const { origin, request } = prepared(target);
-        const res = await exchange(conns, origin, request, headRequest, spec.freshConnection, attempt);
+        const res = spec.freshConnection && freshHttp && !origin.tls
+          ? await freshHttp(origin, request, new HttpResponseReader({ headRequest, keepBytes: BODY_MAX_BYTES }), attempt)
+          : await exchange(conns, origin, request, headRequest, spec.freshConnection, attempt);
         if ('outcome' in res) return res;
         const status = `HTTP ${res.statusCode}`;
         if (!expected.includes(res.statusCode)) return fail(`${status}, expected ${expected.join(' or ')}`);

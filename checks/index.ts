@@ -6,11 +6,13 @@
 import { createBannerProbe } from './banner.js';
 import { createExecProbe, inThreadSpawner, ProcessGroups } from './exec.js';
 import { HttpConnections } from './http-connections.js';
+import { handleFreshExchange } from './http-handle.js';
 import { createHttpProbe } from './http.js';
 import { createIcmpProbe, IcmpPinger } from './icmp.js';
 import { AttemptRegistry } from './result.js';
 import { WorkerSpawner } from './spawn-worker.js';
-import { defaultConnectClose } from './tcp-connect-close.js';
+import { handleConnectClose, socketConnectClose } from './tcp-connect-close.js';
+import { loadStreamWrap } from './tcp-wrap.js';
 import { createTcpProbe } from './tcp.js';
 import type { CheckSpec, Probe, ProbeKit, ProbeKitOptions } from './types.js';
 
@@ -22,7 +24,10 @@ export function createProbeKit(options: ProbeKitOptions = {}): ProbeKit {
   const groups = new ProcessGroups();
   const spawner = options.execSpawn === 'thread' ? inThreadSpawner : new WorkerSpawner();
   const pinger = new IcmpPinger(options);
-  const connectClose = defaultConnectClose();
+  // bare libuv handles for tcp checks and fresh plain-HTTP ones, where Node has the bindings
+  const wrap = options.bareHandles === false ? undefined : loadStreamWrap();
+  const connectClose = wrap ? handleConnectClose(wrap.tcp) : socketConnectClose;
+  const freshHttp = wrap ? handleFreshExchange(wrap) : undefined;
   const probes = new Map<string, Probe>();
 
   const build = (spec: CheckSpec): Probe => {
@@ -33,7 +38,7 @@ export function createProbeKit(options: ProbeKitOptions = {}): ProbeKit {
         return createTcpProbe(stop, connectClose);
       case 'http':
       case 'https':
-        return createHttpProbe(spec, connections, stop);
+        return createHttpProbe(spec, connections, stop, freshHttp);
       case 'banner':
         return createBannerProbe(spec, stop);
       case 'exec':

@@ -100,4 +100,9 @@ export interface ProbeKitOptions {
    * 'thread' if a Worker cannot start); 'thread' spawns on this thread, as before
    */
   readonly execSpawn?: 'worker' | 'thread';
+  /**
+   * tcp checks and fresh-connection http checks on libuv's TCP handle without a net.Socket
+   * (checks/tcp-wrap.ts; default true where Node has the bindings); false = net.Socket always
+   */
+  readonly bareHandles?: boolean;
 }

@@ -1,7 +1,8 @@
 /**
  * The HTTP check alone, in its own process: `rate` GET /healthz a second for `seconds`, each to
  * the next of 50,000 loopback targets on a fresh connection, each with a 1 s deadline. Clients:
- * `lvsd` (the probe kit's http probe), `undici` (request() on an Agent with one Client per
+ * `lvsd` (the probe kit's http probe, on a bare libuv handle), `lvsd-socket` (the same probe on
+ * a net.Socket, where Node lacks the bindings), `undici` (request() on an Agent with one Client per
  * origin, what lvsd used before) and `socket` (net.connect, a request line, the status line:
  * the floor). Prints one JSON line: CPU ms per 1,000 checks, how many passed.
  */
@@ -15,7 +16,7 @@ const seconds = Number(secondsArg);
 const port = Number(portArg);
 const address = (i: number): string => `127.1.${Math.floor((i % 50_000) / 250)}.${(i % 250) + 1}`;
 
-const kit = createProbeKit({ fpingPath: null });
+const kit = createProbeKit({ fpingPath: null, bareHandles: client !== 'lvsd-socket' });
 const probe = kit.probeFor({ type: 'http', path: '/healthz', method: 'GET', expectStatus: [200], tlsVerify: true, freshConnection: true });
 const agent = new Agent({ factory: (origin, opts) => new Client(origin, opts) });
 
@@ -45,7 +46,7 @@ function viaSocket(host: string, signal: AbortSignal): Promise<boolean> {
   });
 }
 
-const check = client === 'lvsd' ? lvsd : client === 'undici' ? viaUndici : viaSocket;
+const check = client === 'lvsd' || client === 'lvsd-socket' ? lvsd : client === 'undici' ? viaUndici : viaSocket;
 let done = 0;
 let passed = 0;
 const one = async (i: number): Promise<void> => {

@@ -8,7 +8,7 @@
  * CPU, peak RSS. With `reload` it then reloads the same config and one with 1 % of the
  * realservers re-weighted, timing each, and counts the transitions the reloads caused.
  */
-import { performance } from 'node:perf_hooks';
+import { performance, PerformanceObserver } from 'node:perf_hooks';
 import { createProbeKit } from '../../checks/index.js';
 import { parseConfig } from '../../src/config/load.js';
 import { systemClock } from '../../src/core/clock.js';
@@ -62,6 +62,9 @@ let ok = 0;
 let recording = false;
 let countRun = (): void => {};
 let lagNow = 0;
+/** TRACE: the largest lag and the checks later than 50 ms since the last trace line */
+let lagMax = 0;
+let late = 0;
 /** LVSD_BENCH_TRACE=1: every 2 s on stderr, event-loop use, probes in flight and queued, lag, the last reconcile pass; at exit the commonest failures */
 const TRACE = process.env.LVSD_BENCH_TRACE === '1';
 const failures = new Map<string, number>();
@@ -73,6 +76,8 @@ const daemon = new Daemon({
   observeRun: (_key, result, info) => {
     countRun();
     lagNow = info.startedAt - info.scheduledAt;
+    if (lagNow > lagMax) lagMax = lagNow;
+    if (lagNow > 50) late++;
     if (!recording) return;
     runs++;
     if (result.ok) ok++;
@@ -95,16 +100,29 @@ daemon.onEvent((e) => {
 const tStart = performance.now();
 await daemon.start();
 if (TRACE) {
-  process.stderr.write(`start took ${(performance.now() - tStart).toFixed(0)} ms\n`);
+  process.stderr.write(`start took ${(performance.now() - tStart).toFixed(0)} ms; peak RSS so far ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB\n`);
   let elu = performance.eventLoopUtilization();
   let lastRuns = 0;
   let allRuns = 0;
+  // garbage-collection pauses since the last line: the longest, and their sum
+  let gcMax = 0;
+  let gcSum = 0;
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gcMax = Math.max(gcMax, e.duration);
+      gcSum += e.duration;
+    }
+  }).observe({ entryTypes: ['gc'] });
   const t = setInterval(() => {
     const e = performance.eventLoopUtilization(elu);
     elu = performance.eventLoopUtilization();
     const load = daemon.engineLoad();
-    process.stderr.write(`t=${((performance.now() - tStart) / 1000).toFixed(0)}s elu=${e.utilization.toFixed(2)} running=${load.running} queued=${load.queued} runs=${allRuns - lastRuns} lag=${lagNow.toFixed(0)}ms last reconcile=${load.lastReconcileMs?.toFixed(0) ?? '-'}ms\n`);
+    process.stderr.write(`t=${((performance.now() - tStart) / 1000).toFixed(0)}s elu=${e.utilization.toFixed(2)} running=${load.running} queued=${load.queued} runs=${allRuns - lastRuns} lag=${lagNow.toFixed(0)}ms (max ${lagMax.toFixed(0)}ms, ${late} later than 50ms) gc=${gcSum.toFixed(0)}ms (max ${gcMax.toFixed(0)}ms) rss=${(process.memoryUsage.rss() / 2 ** 20).toFixed(0)}MB last reconcile=${load.lastReconcileMs?.toFixed(0) ?? '-'}ms\n`);
+    gcMax = 0;
+    gcSum = 0;
     lastRuns = allRuns;
+    lagMax = 0;
+    late = 0;
   }, 2000);
   t.unref();
   countRun = () => { allRuns++; };

@@ -99,8 +99,8 @@ function stillRunning(pids: readonly number[]): number[] {
 }
 
 const kits: ProbeKit[] = [];
-function newKit(): ProbeKit {
-  const k = createProbeKit({ fpingPath: FAKE_FPING });
+function newKit(bareHandles = true): ProbeKit {
+  const k = createProbeKit({ fpingPath: FAKE_FPING, bareHandles });
   kits.push(k);
   return k;
 }
@@ -149,7 +149,8 @@ function expectFailed(r: ProbeResult, outcome: ProbeResult['outcome'], detail: s
 
 const hosts = HAVE_V6 ? ['127.0.0.1', '::1'] : ['127.0.0.1'];
 
-describe('http under faults', () => {
+/** fresh plain-HTTP connections on a bare libuv handle (the default) and on a net.Socket */
+describe.each([['bare handle', kit], ['net.Socket', newKit(false)]])('http under faults, fresh connections on a %s', (_way, kit) => {
   it.each(hosts)('a TCP RST in the middle of the body is an error naming the reset, at once (%s)', async (host) => {
     const s = await serve(startResetMidResponse({ host }));
     const r = await kit.probeFor(http()).check(local(s.port, host), deadline(5000));

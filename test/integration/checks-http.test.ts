@@ -1,11 +1,13 @@
 import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { defaultHost } from '../../checks/http.js';
+import { loadStreamWrap } from '../../checks/tcp-wrap.js';
 import { createProbeKit } from '../../checks/index.js';
-import type { HttpCheckSpec } from '../../checks/types.js';
+import type { HttpCheckSpec, ProbeKit } from '../../checks/types.js';
 import { skipUnless, which } from '../support/env.js';
 import { deadline, local } from '../support/probes.js';
 import type { TestServer } from '../support/servers.js';
+import { waitFor } from '../support/wait.js';
 import {
   refusedPort,
   selfSignedCert,
@@ -18,11 +20,23 @@ import {
 } from '../support/servers.js';
 
 const kit = createProbeKit({ fpingPath: null });
+/** net.Socket for every connection: the way where Node lacks the tcp_wrap/stream_wrap bindings */
+const socketKit = createProbeKit({ fpingPath: null, bareHandles: false });
 const servers: TestServer[] = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
-afterAll(() => kit.close());
+afterAll(async () => {
+  await kit.close();
+  await socketKit.close();
+});
+
+/** the three ways a plain-HTTP check talks to its server: same verdicts from each */
+const modes: [string, ProbeKit, boolean][] = [
+  ['on a kept-alive connection', kit, false],
+  ['on a fresh connection, bare handle', kit, true],
+  ['on a fresh connection, net.Socket', socketKit, true],
+];
 
 async function serve<T extends TestServer>(p: Promise<T>): Promise<T> {
   const s = await p;
@@ -30,11 +44,13 @@ async function serve<T extends TestServer>(p: Promise<T>): Promise<T> {
   return s;
 }
 
-function spec(over: Partial<HttpCheckSpec> = {}): HttpCheckSpec {
+function baseSpec(over: Partial<HttpCheckSpec> = {}): HttpCheckSpec {
   return { type: 'http', path: '/healthz', method: 'GET', expectStatus: [200], tlsVerify: true, freshConnection: false, ...over };
 }
 
-describe('http probe', () => {
+describe.each(modes)('http probe %s', (_mode, kit, fresh) => {
+  const spec = (over: Partial<HttpCheckSpec> = {}): HttpCheckSpec => baseSpec({ freshConnection: fresh, ...over });
+
   it('passes on 200 with a matching body, sending path, Host and User-Agent', async () => {
     const s = await serve(startHealthyHttp());
     const r = await kit.probeFor(spec({ expectBody: '^ok$' })).check(local(s.port), deadline(1000));
@@ -85,7 +101,7 @@ describe('http probe', () => {
     expect(r.durationMs).toBeLessThan(400 + 1000);
   });
 
-  it('reuses one keep-alive connection for repeated checks', async () => {
+  it.runIf(!fresh)('reuses one keep-alive connection for repeated checks', async () => {
     const s = await serve(startHealthyHttp());
     const probe = kit.probeFor(spec({ path: '/keepalive' }));
     for (let i = 0; i < 5; i++) expect((await probe.check(local(s.port), deadline(1000))).outcome).toBe('ok');
@@ -93,14 +109,14 @@ describe('http probe', () => {
     expect(s.connections).toBe(1);
   });
 
-  it('opens a new connection per check with freshConnection', async () => {
+  it.runIf(fresh)('opens a new connection per check, saying Connection: close', async () => {
     const s = await serve(startHealthyHttp());
-    const probe = kit.probeFor(spec({ path: '/fresh', freshConnection: true }));
+    const probe = kit.probeFor(spec({ path: '/fresh' }));
     for (let i = 0; i < 5; i++) expect((await probe.check(local(s.port), deadline(1000))).outcome).toBe('ok');
     expect(s.connections).toBe(5);
   });
 
-  it('keeps the connection reusable after a failed status (the body is consumed)', async () => {
+  it.runIf(!fresh)('keeps the connection reusable after a failed status (the body is consumed)', async () => {
     const s = await serve(startStatusHttp(500, 'x'.repeat(10_000)));
     const probe = kit.probeFor(spec({ path: '/fail-reuse' }));
     for (let i = 0; i < 3; i++) expect((await probe.check(local(s.port), deadline(1000))).outcome).toBe('fail');
@@ -115,6 +131,9 @@ describe('http probe', () => {
     expect(r2.outcome).toBe('ok');
   });
 
+});
+
+describe('http probe', () => {
   it('builds the default Host header', () => {
     expect(defaultHost('http', { address: '192.0.2.1', port: 80 })).toBe('192.0.2.1');
     expect(defaultHost('http', { address: '192.0.2.1', port: 8080 })).toBe('192.0.2.1:8080');
@@ -157,7 +176,8 @@ async function startRaw(onRequest: (sock: net.Socket, nth: number, conn: number)
 
 const OK_RESPONSE = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
 
-describe('http probe on the wire', () => {
+describe('http probe on the wire, kept-alive connections', () => {
+  const spec = baseSpec;
   it('retries once on a fresh connection when the server had closed the kept one (no false failure)', async () => {
     // answers the first request of each connection; hangs up on the second, as a server whose
     // keep-alive timer fires just as the request arrives
@@ -175,12 +195,16 @@ describe('http probe on the wire', () => {
     expect((await probe.check(local(s.port), deadline(1000))).outcome).toBe('ok');
     expect(s.connections).toBe(2);
   });
+});
 
-  it('reads a chunked body and keeps the connection', async () => {
+describe.each(modes)('http probe on the wire %s', (_mode, kit, fresh) => {
+  const spec = (over: Partial<HttpCheckSpec> = {}): HttpCheckSpec => baseSpec({ freshConnection: fresh, ...over });
+
+  it('reads a chunked body (and keeps a kept-alive connection)', async () => {
     const s = await serve(startHttp((_req, res) => { res.write('he'); res.write('al'); res.end('thy'); }));
     const probe = kit.probeFor(spec({ path: '/chunked', expectBody: '^healthy$' }));
     for (let i = 0; i < 3; i++) expect(await probe.check(local(s.port), deadline(1000))).toMatchObject({ outcome: 'ok', detail: 'HTTP 200, body matched /^healthy$/' });
-    expect(s.connections).toBe(1);
+    expect(s.connections).toBe(fresh ? 3 : 1);
   });
 
   it('skips a 100 Continue and reads a close-delimited body', async () => {
@@ -194,7 +218,7 @@ describe('http probe on the wire', () => {
     expect(await kit.probeFor(spec({ path: '/garbage' })).check(local(ssh.port), deadline(1000)))
       .toMatchObject({ outcome: 'fail', detail: 'invalid HTTP response: not an HTTP/1.x status line: "SSH-2.0-OpenSSH_9.2"' });
     const rude = await startRaw((sock) => sock.destroy());
-    expect(await kit.probeFor(spec({ path: '/hangup', freshConnection: true })).check(local(rude.port), deadline(1000)))
+    expect(await kit.probeFor(baseSpec({ path: '/hangup', freshConnection: true })).check(local(rude.port), deadline(1000)))
       .toMatchObject({ outcome: 'error', detail: 'connection closed before a response' });
   });
 
@@ -210,7 +234,7 @@ describe.skipIf(skipUnless(which('openssl') !== null, 'openssl (to make a test c
   beforeAll(() => {
     cert = selfSignedCert();
   });
-  const https = (over: Partial<HttpCheckSpec> = {}): HttpCheckSpec => spec({ type: 'https', path: '/', ...over });
+  const https = (over: Partial<HttpCheckSpec> = {}): HttpCheckSpec => baseSpec({ type: 'https', path: '/', ...over });
 
   it('rejects a self-signed certificate when verifying', async () => {
     const s = await serve(startHttps(cert));
@@ -252,15 +276,54 @@ describe.skipIf(skipUnless(which('openssl') !== null, 'openssl (to make a test c
 });
 
 describe('kit close', () => {
-  it('settles an in-flight http check promptly as error', async () => {
-    const k = createProbeKit({ fpingPath: null });
+  it.each([
+    ['on a kept-alive connection', {}, false],
+    ['on a fresh connection, bare handle', {}, true],
+    ['on a fresh connection, net.Socket', { bareHandles: false }, true],
+  ])('settles an in-flight http check promptly as error (%s)', async (_mode, opts, fresh) => {
+    const k = createProbeKit({ fpingPath: null, ...opts });
     const s = await serve(startSilentTcp());
-    const pending = k.probeFor(spec()).check(local(s.port), deadline(5000));
+    const pending = k.probeFor(baseSpec({ freshConnection: fresh })).check(local(s.port), deadline(5000));
     await new Promise((res) => setTimeout(res, 50));
     const t0 = performance.now();
     await k.close();
     const r = await pending;
     expect(performance.now() - t0).toBeLessThan(500);
     expect(r).toMatchObject({ outcome: 'error', detail: 'aborted waiting for headers: probe kit closed' });
+    // the probe's end of the connection is closed too
+    await waitFor(() => s.open === 0, 2000, 'the aborted connection to close');
+  });
+});
+
+describe('the bare-handle way', () => {
+  it('finds the tcp_wrap and stream_wrap bindings on this Node (else fresh http checks run the slower socket way)', () => {
+    expect(loadStreamWrap()).toBeDefined();
+  });
+
+  it('refuses bindings that are missing or have another shape', () => {
+    const real = (name: string): unknown => (process as unknown as { binding(n: string): unknown }).binding(name);
+    expect(loadStreamWrap((n) => (n === 'stream_wrap' ? undefined : real(n)))).toBeUndefined();
+    expect(loadStreamWrap((n) => (n === 'uv' ? {} : real(n)))).toBeUndefined();
+    expect(loadStreamWrap((n) => (n === 'stream_wrap' ? { ...(real(n) as object), streamBaseState: [] } : real(n)))).toBeUndefined();
+    expect(loadStreamWrap((n) => (n === 'tcp_wrap' ? { ...(real(n) as object), TCP: class { connect(): void {} } } : real(n)))).toBeUndefined();
+  });
+
+  it('makes no net.Socket for a fresh plain-HTTP check (and the socket way does)', async () => {
+    const s = await serve(startHealthyHttp());
+    const connect = net.Socket.prototype.connect;
+    let sockets = 0;
+    net.Socket.prototype.connect = function counted(this: net.Socket, ...args: unknown[]) {
+      sockets++;
+      return (connect as (...a: unknown[]) => net.Socket).apply(this, args);
+    } as typeof connect;
+    try {
+      for (let i = 0; i < 3; i++) expect(await kit.probeFor(baseSpec({ path: '/bare', freshConnection: true })).check(local(s.port), deadline(1000))).toMatchObject({ outcome: 'ok' });
+      expect(sockets).toBe(0);
+      expect(await socketKit.probeFor(baseSpec({ path: '/bare', freshConnection: true })).check(local(s.port), deadline(1000))).toMatchObject({ outcome: 'ok' });
+      expect(sockets).toBe(1);
+    } finally {
+      net.Socket.prototype.connect = connect;
+    }
+    expect(s.connections).toBe(4);
   });
 });

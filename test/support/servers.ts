@@ -127,12 +127,13 @@ export async function refusedPort(): Promise<TestServer> {
   return { port: await freePort(), connections: 0, close: async () => {} };
 }
 
-/** Accepts connections and never says a word. */
-export async function startSilentTcp(): Promise<TestServer> {
-  const server = net.createServer();
+/** Accepts connections and never says a word; `open`: those the client has not closed yet. */
+export async function startSilentTcp(): Promise<TestServer & { readonly open: number }> {
+  // reading (and dropping) what comes is what lets it see the client hang up
+  const server = net.createServer((sock) => sock.resume());
   const t = track(server);
   const port = await listen(server);
-  return { port, get connections() { return t.count(); }, close: closer(server, t.sockets) };
+  return { port, get connections() { return t.count(); }, get open() { return t.sockets.size; }, close: closer(server, t.sockets) };
 }
 
 /**

@@ -1,0 +1,82 @@
+/**
+ * A plain-HTTP check on a fresh connection, on libuv's TCP handle without a net.Socket
+ * (checks/tcp-wrap.ts): connect, write the request, read the response, close. This is what
+ * every http check does at intervals longer than the keep-alive idle time (the config
+ * loader's default then), so at 50,000 realservers it is the probe engine's whole cost; the
+ * socket's stream machinery was most of it. Verdicts and pending texts are the socket way's
+ * (checks/http.ts), which keeps kept-alive and TLS connections.
+ */
+import { connectingTo } from './connect.js';
+import type { HttpOrigin } from './http-connections.js';
+import { HttpResponseReader } from './http-response.js';
+import { error, fail, type Attempt, type Verdict } from './result.js';
+import { errnoName, type StreamHandle, type StreamWrap } from './tcp-wrap.js';
+
+/** one request on a connection of its own; the response or why there is none */
+export type FreshExchange = (
+  origin: HttpOrigin, request: string, reader: HttpResponseReader, attempt: Attempt,
+) => Promise<HttpResponseReader | Verdict>;
+
+export function handleFreshExchange(b: StreamWrap): FreshExchange {
+  const { tcp, WriteWrap, streamBaseState: state, kReadBytesOrError, kArrayBufferOffset, UV_EOF } = b;
+  return (origin, request, reader, attempt) => {
+    if (attempt.signal.aborted) return Promise.resolve(error('aborted before connecting'));
+    attempt.pending = connectingTo(origin);
+    return new Promise((resolve) => {
+      const handle = new tcp.TCP(tcp.constants.SOCKET);
+      let bytes = 0;
+      let settled = false;
+      const finish = (v: HttpResponseReader | Verdict): void => {
+        if (settled) return;
+        settled = true;
+        attempt.signal.removeEventListener('abort', onAbort);
+        // the request said Connection: close; whatever the server sends after is not read
+        handle.close();
+        resolve(v);
+      };
+      // the attempt's own verdict (timeout, kit closed) wins in runAttempt; this frees the handle
+      const onAbort = (): void => finish(error('aborted'));
+      const failed = (status: number): void => finish(error(`connection failed: ${errnoName(status)}`));
+
+      function onRead(this: StreamHandle, data: ArrayBuffer | undefined): void {
+        const nread = state[kReadBytesOrError]!;
+        if (nread > 0 && data) {
+          bytes += nread;
+          // each read has its own ArrayBuffer (no user buffer), so the reader may keep views of it
+          const p = reader.push(Buffer.from(data, state[kArrayBufferOffset]!, nread));
+          if (p.kind === 'invalid') finish(fail(`invalid HTTP response: ${p.reason}`));
+          else if (p.kind === 'done') finish(reader);
+          else if (reader.headDone) attempt.pending = `waiting for the body of HTTP ${reader.statusCode} (${reader.bodyBytes} bytes so far)`;
+        } else if (nread === UV_EOF) {
+          if (bytes === 0) return finish(error('connection closed before a response'));
+          const p = reader.end();
+          if (p.kind === 'done') finish(reader);
+          else finish(p.kind === 'invalid' ? fail(`invalid HTTP response: ${p.reason}`) : error('connection closed'));
+        } else if (nread < 0) {
+          failed(nread);
+        }
+      }
+
+      const connect = new tcp.TCPConnectWrap();
+      connect.oncomplete = (status) => {
+        if (settled) return;
+        if (status !== 0) return finish(error(`connect ${errnoName(status)}`));
+        attempt.pending = 'waiting for headers';
+        handle.onread = onRead;
+        const readErr = handle.readStart();
+        if (readErr !== 0) return failed(readErr);
+        const write = new WriteWrap();
+        write.handle = handle;
+        write.oncomplete = (s) => { if (s < 0) failed(s); };
+        const writeErr = handle.writeLatin1String(write, request);
+        if (writeErr !== 0) failed(writeErr);
+      };
+      // a ProbeTarget address is an IP literal: a colon means IPv6
+      const err = origin.address.includes(':')
+        ? handle.connect6(connect, origin.address, origin.port)
+        : handle.connect(connect, origin.address, origin.port);
+      if (err !== 0) return finish(error(`connect ${errnoName(err)}`));
+      attempt.signal.addEventListener('abort', onAbort, { once: true });
+    });
+  };
+}
