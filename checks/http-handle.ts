@@ -7,21 +7,21 @@
  * (checks/http.ts), which keeps kept-alive and TLS connections.
  */
 import { connectingTo } from './connect.js';
-import type { HttpOrigin } from './http-connections.js';
 import { HttpResponseReader } from './http-response.js';
 import { error, fail, type Attempt, type Verdict } from './result.js';
 import { errnoName, type StreamHandle, type StreamWrap } from './tcp-wrap.js';
+import type { ProbeTarget } from './types.js';
 
 /** one request on a connection of its own; the response or why there is none */
 export type FreshExchange = (
-  origin: HttpOrigin, request: string, reader: HttpResponseReader, attempt: Attempt,
+  target: ProbeTarget, request: string, reader: HttpResponseReader, attempt: Attempt,
 ) => Promise<HttpResponseReader | Verdict>;
 
 export function handleFreshExchange(b: StreamWrap): FreshExchange {
   const { tcp, WriteWrap, streamBaseState: state, kReadBytesOrError, kArrayBufferOffset, UV_EOF } = b;
-  return (origin, request, reader, attempt) => {
+  return (target, request, reader, attempt) => {
     if (attempt.signal.aborted) return Promise.resolve(error('aborted before connecting'));
-    attempt.pending = connectingTo(origin);
+    attempt.pending = connectingTo(target);
     return new Promise((resolve) => {
       const handle = new tcp.TCP(tcp.constants.SOCKET);
       let bytes = 0;
@@ -72,9 +72,9 @@ export function handleFreshExchange(b: StreamWrap): FreshExchange {
         if (writeErr !== 0) failed(writeErr);
       };
       // a ProbeTarget address is an IP literal: a colon means IPv6
-      const err = origin.address.includes(':')
-        ? handle.connect6(connect, origin.address, origin.port)
-        : handle.connect(connect, origin.address, origin.port);
+      const err = target.address.includes(':')
+        ? handle.connect6(connect, target.address, target.port)
+        : handle.connect(connect, target.address, target.port);
       if (err !== 0) return finish(error(`connect ${errnoName(err)}`));
       attempt.signal.addEventListener('abort', onAbort, { once: true });
     });
