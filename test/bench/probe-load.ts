@@ -65,7 +65,7 @@ let lagNow = 0;
 /** TRACE: the largest lag and the checks later than 50 ms since the last trace line */
 let lagMax = 0;
 let late = 0;
-/** LVSD_BENCH_TRACE=1: every 2 s on stderr, event-loop use, probes in flight and queued, lag, the last reconcile pass; at exit the commonest failures */
+/** LVSD_BENCH_TRACE=1: every 2 s on stderr, event-loop use, probes in flight and queued, lag (the last, the largest, how many later than 50 ms), GC pauses, RSS, the last reconcile pass; at exit the commonest failures */
 const TRACE = process.env.LVSD_BENCH_TRACE === '1';
 const failures = new Map<string, number>();
 process.on('exit', () => { if (TRACE) process.stderr.write(`failures: ${JSON.stringify([...failures].sort((a, b) => b[1] - a[1]).slice(0, 10))}\n`); });
