@@ -8,7 +8,8 @@
  */
 import { connectingTo } from './connect.js';
 import { HttpResponseReader } from './http-response.js';
-import { error, fail, type Attempt, type Verdict } from './result.js';
+import { afterChunk, afterEnd, afterError, freshOutcome } from './http-round-trip.js';
+import { error, type Attempt, type Verdict } from './result.js';
 import { errnoName, type StreamHandle, type StreamWrap } from './tcp-wrap.js';
 import type { ProbeTarget } from './types.js';
 
@@ -36,22 +37,17 @@ export function handleFreshExchange(b: StreamWrap): FreshExchange {
       };
       // the attempt's own verdict (timeout, kit closed) wins in runAttempt; this frees the handle
       const onAbort = (): void => finish(error('aborted'));
-      const failed = (status: number): void => finish(error(`connection failed: ${errnoName(status)}`));
+      const failed = (status: number): void => finish(freshOutcome(afterError(errnoName(status), bytes)));
 
       function onRead(this: StreamHandle, data: ArrayBuffer | undefined): void {
         const nread = state[kReadBytesOrError]!;
         if (nread > 0 && data) {
           bytes += nread;
           // each read has its own ArrayBuffer (no user buffer), so the reader may keep views of it
-          const p = reader.push(Buffer.from(data, state[kArrayBufferOffset]!, nread));
-          if (p.kind === 'invalid') finish(fail(`invalid HTTP response: ${p.reason}`));
-          else if (p.kind === 'done') finish(reader);
-          else if (reader.headDone) attempt.pending = `waiting for the body of HTTP ${reader.statusCode} (${reader.bodyBytes} bytes so far)`;
+          const r = afterChunk(reader, Buffer.from(data, state[kArrayBufferOffset]!, nread), attempt);
+          if (r) finish(freshOutcome(r));
         } else if (nread === UV_EOF) {
-          if (bytes === 0) return finish(error('connection closed before a response'));
-          const p = reader.end();
-          if (p.kind === 'done') finish(reader);
-          else finish(p.kind === 'invalid' ? fail(`invalid HTTP response: ${p.reason}`) : error('connection closed'));
+          finish(freshOutcome(afterEnd(reader, bytes)));
         } else if (nread < 0) {
           failed(nread);
         }

@@ -8,6 +8,7 @@ import net from 'node:net';
 import { connectingTo } from './connect.js';
 import type { HttpConnections, HttpOrigin } from './http-connections.js';
 import type { FreshExchange } from './http-handle.js';
+import { afterChunk, afterEnd, afterError, freshOutcome, type RoundTrip } from './http-round-trip.js';
 import { HttpResponseReader } from './http-response.js';
 import type { Attempt, Verdict } from './result.js';
 import { compileRegex, error, fail, ok, quotePrefix, runAttempt, type AttemptRegistry } from './result.js';
@@ -54,6 +55,8 @@ export function createHttpProbe(spec: HttpCheckSpec, conns: HttpConnections, sto
    * old-generation heap at 50,000 realservers (and half again in RSS, with the heap's growth
    * headroom), for ~1 µs a check they save. Short-lived strings die young.
    */
+  // chosen once: a fresh plain-HTTP connection goes on a bare handle where the kit has one
+  const viaHandle = spec.freshConnection && !tlsOptions ? freshHttp : undefined;
   const requestFor = (target: ProbeTarget): string => `${head}${spec.host ?? defaultHost(spec.type, target)}${tail}`;
   const originOf = (target: ProbeTarget): HttpOrigin => ({
     key: `${target.address}|${target.port}${tlsKey}`, address: target.address, port: target.port,
@@ -66,8 +69,8 @@ export function createHttpProbe(spec: HttpCheckSpec, conns: HttpConnections, sto
       return runAttempt(ctx, stop, async (attempt) => {
         if (expectBody !== undefined && !(expectBody instanceof RegExp)) return expectBody;
         const request = requestFor(target);
-        const res = spec.freshConnection && freshHttp && !tlsOptions
-          ? await freshHttp(target, request, new HttpResponseReader({ headRequest, keepBytes: BODY_MAX_BYTES }), attempt)
+        const res = viaHandle
+          ? await viaHandle(target, request, new HttpResponseReader({ headRequest, keepBytes: BODY_MAX_BYTES }), attempt)
           : await exchange(conns, originOf(target), request, headRequest, spec.freshConnection, attempt);
         if ('outcome' in res) return res;
         const status = `HTTP ${res.statusCode}`;
@@ -108,22 +111,12 @@ async function exchange(
       sock = undefined;
       continue;
     }
-    if (r.kind === 'stale') return error(r.detail);
-    if (r.kind === 'verdict') return r.verdict;
+    if (r.kind !== 'response') return freshOutcome(r);
     if (!fresh && r.reader.reusable) conns.release(origin.key, sock);
     else sock.destroy();
     return r.reader;
   }
 }
-
-/** how a kept connection that the server had already closed fails a write or a read */
-const STALE_CODES = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_WRITE_AFTER_END', 'ERR_STREAM_DESTROYED']);
-
-type RoundTrip =
-  | { readonly kind: 'response'; readonly reader: HttpResponseReader }
-  | { readonly kind: 'verdict'; readonly verdict: Verdict }
-  /** closed or reset before any byte of an answer */
-  | { readonly kind: 'stale'; readonly detail: string };
 
 function roundTrip(sock: net.Socket, request: string, headRequest: boolean, attempt: Attempt): Promise<RoundTrip> {
   return new Promise((resolve) => {
@@ -140,25 +133,11 @@ function roundTrip(sock: net.Socket, request: string, headRequest: boolean, atte
     };
     const onData = (chunk: Buffer): void => {
       bytes += chunk.length;
-      const p = reader.push(chunk);
-      if (p.kind === 'invalid') finish({ kind: 'verdict', verdict: fail(`invalid HTTP response: ${p.reason}`) });
-      else if (p.kind === 'done') finish({ kind: 'response', reader });
-      else if (reader.headDone) attempt.pending = `waiting for the body of HTTP ${reader.statusCode} (${reader.bodyBytes} bytes so far)`;
+      const r = afterChunk(reader, chunk, attempt);
+      if (r) finish(r);
     };
-    const onEnd = (): void => {
-      if (bytes === 0) {
-        finish({ kind: 'stale', detail: 'connection closed before a response' });
-        return;
-      }
-      const p = reader.end();
-      if (p.kind === 'done') finish({ kind: 'response', reader });
-      else finish({ kind: 'verdict', verdict: p.kind === 'invalid' ? fail(`invalid HTTP response: ${p.reason}`) : error('connection closed') });
-    };
-    const onError = (e: NodeJS.ErrnoException): void => {
-      const code = e.code ?? e.message;
-      if (bytes === 0 && STALE_CODES.has(code)) finish({ kind: 'stale', detail: `connection failed: ${code}` });
-      else finish({ kind: 'verdict', verdict: error(`connection failed: ${code}`) });
-    };
+    const onEnd = (): void => finish(afterEnd(reader, bytes));
+    const onError = (e: NodeJS.ErrnoException): void => finish(afterError(e.code ?? e.message, bytes));
     // the attempt's own verdict (timeout, kit closed) wins in runAttempt; this only frees the socket
     const onAbort = (): void => finish({ kind: 'verdict', verdict: error('aborted') });
     sock.on('data', onData);
