@@ -53,9 +53,8 @@ function spawnNode(args: readonly string[]): ReturnType<typeof spawn> {
 /**
  * The targets stand in for other machines, but here they share two cores with the checker
  * under test, and neither priority is what hardware would do. At equal priority (the default)
- * the target process (~0.4 of a core at 5,000 fresh connections/s, most of it the kernel's TCP
- * work) preempts the checker in bursts: 50,000 HTTP checks at 10 s measured lag p99 77-135 ms
- * beside it, 13-97 ms with the target at nice 19. Deprioritized, the target is the one starved:
+ * the target process (~0.4 of a core at 5,000 fresh connections/s) preempts the checker in
+ * bursts: 50,000 HTTP checks at 10 s measured lag p99 77-135 ms beside it, 13-97 ms with the target at nice 19. Deprioritized, the target is the one starved:
  * 1,000 HTTP checks at 0.2 s then missed 2 % of their 200 ms deadlines (nice 10: 1.7 %).
  * LVSD_BENCH_TARGET_NICE=N runs it at nice N to see the checker's own figures.
  */
