@@ -13,13 +13,13 @@ import { endpointKey, serviceKey, type IpvsDriver, type IpvsOp, type IpvsTable, 
 import { Metrics, type RealserverGaugeRow } from '../metrics/metrics.js';
 import { countTransition } from '../metrics/realserver-metrics.js';
 import { ProbeScheduler, type CronStarter, type RunInfo, type ScheduledJob } from '../scheduler/scheduler.js';
-import { applyResult, checkPhase, initialHealth, type CheckPhase, type HealthState, type Transition } from '../state/realserver.js';
+import { applyResult, checkPhase, initialHealth, type CheckPhase, type Health, type HealthState, type Transition } from '../state/realserver.js';
 import { isWeight, MAX_WEIGHT, type AdminState } from '../state/weight.js';
 import { formatDuration } from '../config/duration.js';
 import { explainOp } from './explain-op.js';
 import { overrideKey, type Override, type OverrideStore } from './overrides.js';
 import { effectiveConfig, planReload, type ReloadPlan } from './reload-plan.js';
-import { checkSpecOf, probeJobKey } from './probe-jobs.js';
+import { checkSpecOf, probeJobKey, ProbeJob } from './probe-jobs.js';
 import { buildStatus, realserverGaugeRows, type RealserverStatus, type StatusSnapshot } from './status.js';
 import { planLeaving, type LeavingDestination } from './leaving.js';
 import type { ProbeTally } from '../metrics/probe-metrics.js';
@@ -79,7 +79,8 @@ export interface RealserverRecord {
   admin: AdminState;
   /** the operator's weight instead of the configured one (undefined: none) */
   weightOverride?: number | undefined;
-  last?: { readonly result: ProbeResult; readonly at: number };
+  /** the last result and when it came (one object per record, updated in place) */
+  last?: { result: ProbeResult; at: number };
   /** its lvsd_probes_total / lvsd_probe_duration_seconds counts (looked up on first use) */
   tally?: ProbeTally;
   transitions: number;
@@ -231,10 +232,15 @@ export class Daemon {
 
   /** add (1) or take away (-1) a record's part in its service's counts */
   private countRecord(rec: RealserverRecord, sign: 1 | -1): void {
+    this.countHealth(rec, rec.health.health, sign);
+  }
+
+  /** countRecord as if the record's health were `health` (a transition: before and after) */
+  private countHealth(rec: RealserverRecord, health: Health, sign: 1 | -1): void {
     const c = this.serviceCounts.get(rec.service);
     if (!c || rec.admin !== 'none') return;
-    if (rec.health.health === 'up') c.usable += sign;
-    else if (rec.health.health === 'unknown') c.unknown += sign;
+    if (health === 'up') c.usable += sign;
+    else if (health === 'unknown') c.unknown += sign;
   }
 
   /** Adopt the kernel's table (nothing is flushed), then start probing. */
@@ -335,15 +341,7 @@ export class Daemon {
     for (const [key, subs] of this.subscribers) {
       const first = subs[0]!;
       const check = first.config.check;
-      const probe = this.deps.probes.probeFor(checkSpecOf(check));
-      const target = { address: first.config.endpoint.host, port: check.port };
-      jobs.push({
-        key,
-        intervalMs: check.intervalMs, fastIntervalMs: check.fastIntervalMs, downIntervalMs: check.downIntervalMs,
-        timeoutMs: check.timeoutMs,
-        ...(check.schedule !== undefined ? { schedule: check.schedule } : {}),
-        run: (ctx) => probe.check(target, ctx),
-      });
+      jobs.push(new ProbeJob(key, first.config.endpoint.host, check, this.deps.probes.probeFor(checkSpecOf(check))));
     }
     return jobs;
   }
@@ -358,28 +356,28 @@ export class Daemon {
     let phase: CheckPhase = 'steady';
     for (const rec of subs) {
       (rec.tally ??= this.metrics.probes.tally(rec.service.name, rec.config.id, rec.config.check.type)).observe(result.outcome, result.durationMs / 1000);
-      rec.last = { result, at };
-      const step = applyResult(rec.health, result.ok, rec.config.check, at);
-      if (step.transition) {
+      // in place: a new wrapper per check would live one interval and be promoted
+      if (rec.last) {
+        rec.last.result = result;
+        rec.last.at = at;
+      } else rec.last = { result, at };
+      const t = applyResult(rec.health, result.ok, rec.config.check, at);
+      if (t) {
         // the service counts follow health, which only a transition changes
-        this.countRecord(rec, -1);
-        rec.health = step.state;
-        this.countRecord(rec, 1);
+        this.countHealth(rec, t.from, -1);
+        this.countHealth(rec, t.to, 1);
         this.builder.markDirty(rec.service, rec.index);
         changed = true;
-        this.onTransition(rec, step.transition, result);
-      } else {
-        rec.health = step.state;
-        if (!result.ok) {
-          if (rec.health.health === 'down' && this.listeners.size > 0) {
-            this.emit({
-              type: 'still_down', scope: 'realserver', service: rec.service.name, realserver: rec.config.id,
-              failures: rec.health.failStreak, at, detail: `${result.outcome}: ${result.detail}`,
-            });
-          }
-          // the probe that took the service down opened its first round; the next rounds count anew
-          this.countFailedRound(rec, at, result);
+        this.onTransition(rec, t, result);
+      } else if (!result.ok) {
+        if (rec.health.health === 'down' && this.listeners.size > 0) {
+          this.emit({
+            type: 'still_down', scope: 'realserver', service: rec.service.name, realserver: rec.config.id,
+            failures: rec.health.failStreak, at, detail: `${result.outcome}: ${result.detail}`,
+          });
         }
+        // the probe that took the service down opened its first round; the next rounds count anew
+        this.countFailedRound(rec, at, result);
       }
       phase = morePressing(phase, checkPhase(rec.health));
     }

@@ -5,8 +5,9 @@
 import { flatString } from '../core/flat-string.js';
 import { createHash } from 'node:crypto';
 import { stableJson } from '../../checks/index.js';
-import type { CheckSpec } from '../../checks/types.js';
+import type { CheckSpec, Probe, ProbeContext, ProbeResult, ProbeTarget } from '../../checks/types.js';
 import type { ResolvedCheck } from '../config/types.js';
+import type { ScheduledJob } from '../scheduler/scheduler.js';
 
 /**
  * The check's part of a job key, per check object: realservers that inherit their service's
@@ -37,4 +38,37 @@ export function checkSpecOf(check: ResolvedCheck): CheckSpec {
     ...spec
   } = check;
   return spec as CheckSpec;
+}
+
+/**
+ * One probe job: a (target, check) and its timing. A class, not an object with a `run`
+ * closure: the closure, its context and a separate target object were ~170 bytes per job
+ * (8 MB at 50,000 realservers), marked by every full collection. The job is its own target.
+ */
+export class ProbeJob implements ScheduledJob, ProbeTarget {
+  readonly intervalMs: number;
+  readonly fastIntervalMs: number;
+  readonly downIntervalMs: number;
+  readonly timeoutMs: number;
+  readonly schedule: string | undefined;
+  readonly port: number;
+  readonly key: string;
+  readonly address: string;
+  private readonly probe: Probe;
+
+  constructor(key: string, address: string, check: ResolvedCheck, probe: Probe) {
+    this.key = key;
+    this.address = address;
+    this.probe = probe;
+    this.intervalMs = check.intervalMs;
+    this.fastIntervalMs = check.fastIntervalMs;
+    this.downIntervalMs = check.downIntervalMs;
+    this.timeoutMs = check.timeoutMs;
+    this.schedule = check.schedule;
+    this.port = check.port;
+  }
+
+  run(ctx: ProbeContext): Promise<ProbeResult> {
+    return this.probe.check(this, ctx);
+  }
 }

@@ -1,8 +1,14 @@
 /**
  * Jobs waiting for their next run, in one binary min-heap behind a single clock timer. One
  * Node timer per job (a Timeout, a handle and two closures, ~300 bytes) was 15 MB and a timer
- * insert per check at 50,000 realservers; a heap entry is a few words. Removal is lazy: an
- * entry whose token no longer matches its owner's is skipped when it reaches the top.
+ * insert per check at 50,000 realservers.
+ *
+ * The heap is intrusive: each item carries its own due time, tie-break and heap position
+ * (DueSlot), so a re-schedule moves the item in place and a cancel removes it by position. The
+ * first version kept an entry object per schedule and a Map from item to its live entry: at
+ * 50,000 realservers and 5,000 checks/s that was an entry promoted to the old generation per
+ * check (it lives one interval) and a 3.7 MB Map table re-hashed every few seconds (deletes
+ * leave holes), allocated straight into the old generation.
  *
  * A wake-up also fires what is due within the next `windowMs` (up to that much early): each
  * wake-up of an idle process (epoll return, context switch, entering JavaScript) cost more than
@@ -12,21 +18,27 @@
  */
 import type { Clock, TimerHandle } from '../core/clock.js';
 
-interface Entry<T> {
-  readonly at: number;
+/** The queue's fields on an item; an item belongs to at most one DueQueue. */
+export interface DueSlot {
+  /** when it is due (meaningful while queued) */
+  dueAt: number;
   /** ties break in arrival order */
-  readonly seq: number;
-  readonly item: T;
+  dueSeq: number;
+  /** its position in the heap; -1 while not queued */
+  dueIndex: number;
 }
 
-export class DueQueue<T> {
-  private readonly heap: Entry<T>[] = [];
+/** the slot fields of an item not yet queued */
+export function dueSlot(): DueSlot {
+  return { dueAt: 0, dueSeq: 0, dueIndex: -1 };
+}
+
+export class DueQueue<T extends DueSlot> {
+  private readonly heap: T[] = [];
   private seq = 0;
   private timer: TimerHandle | undefined;
   /** when the armed timer fires */
   private timerAt = Number.POSITIVE_INFINITY;
-  /** the live entry of each item (replaced on re-add, removed on cancel) */
-  private readonly live = new Map<T, Entry<T>>();
   private readonly clock: Clock;
   private readonly fire: (item: T, at: number) => void;
   private readonly windowMs: number;
@@ -42,26 +54,30 @@ export class DueQueue<T> {
   }
 
   get size(): number {
-    return this.live.size;
+    return this.heap.length;
   }
 
   /** (re)schedule `item` at `at`; an earlier schedule of the same item is dropped */
   add(item: T, at: number): void {
-    const e: Entry<T> = { at, seq: this.seq++, item };
-    this.live.set(item, e);
-    this.push(e);
-    // stale entries pile up when items are re-added often: rebuild once they are most of the heap
-    if (this.heap.length > 1024 && this.heap.length > 2 * this.live.size) this.rebuild();
+    item.dueAt = at;
+    item.dueSeq = this.seq++;
+    if (item.dueIndex < 0) {
+      item.dueIndex = this.heap.length;
+      this.heap.push(item);
+    }
+    this.sift(item.dueIndex);
     if (at < this.timerAt) this.arm(at);
   }
 
   cancel(item: T): void {
-    this.live.delete(item);
-    if (this.live.size === 0) this.disarm();
+    const i = item.dueIndex;
+    if (i < 0 || this.heap[i] !== item) return;
+    this.removeAt(i);
+    if (this.heap.length === 0) this.disarm();
   }
 
   clear(): void {
-    this.live.clear();
+    for (const item of this.heap) item.dueIndex = -1;
     this.heap.length = 0;
     this.disarm();
   }
@@ -86,57 +102,56 @@ export class DueQueue<T> {
     for (;;) {
       const top = this.heap[0];
       if (!top) break;
-      if (this.live.get(top.item) !== top) {
-        this.pop();
-        continue;
-      }
-      if (top.at > now + this.windowMs) {
-        this.arm(top.at);
+      if (top.dueAt > now + this.windowMs) {
+        this.arm(top.dueAt);
         break;
       }
-      this.pop();
-      this.live.delete(top.item);
-      this.fire(top.item, top.at);
+      this.removeAt(0);
+      this.fire(top, top.dueAt);
     }
   }
 
-  private less(a: Entry<T>, b: Entry<T>): boolean {
-    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+  private less(a: T, b: T): boolean {
+    return a.dueAt < b.dueAt || (a.dueAt === b.dueAt && a.dueSeq < b.dueSeq);
   }
 
-  private push(e: Entry<T>): void {
+  private removeAt(i: number): void {
     const h = this.heap;
-    let i = h.length;
-    h.push(e);
+    const item = h[i]!;
+    item.dueIndex = -1;
+    const last = h.pop()!;
+    if (last === item) return;
+    h[i] = last;
+    last.dueIndex = i;
+    this.sift(i);
+  }
+
+  /** move the item at `i` up or down to where it belongs */
+  private sift(i: number): void {
+    const h = this.heap;
+    const item = h[i]!;
+    // up
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!this.less(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
+      const parent = h[p]!;
+      if (!this.less(item, parent)) break;
+      h[i] = parent;
+      parent.dueIndex = i;
       i = p;
     }
-  }
-
-  private pop(): void {
-    const h = this.heap;
-    const last = h.pop()!;
-    if (h.length === 0) return;
-    h[0] = last;
-    let i = 0;
+    // down
     for (;;) {
       const l = 2 * i + 1;
+      if (l >= h.length) break;
       const r = l + 1;
-      let m = i;
-      if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
-      if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
-      if (m === i) break;
-      [h[i], h[m]] = [h[m]!, h[i]!];
-      i = m;
+      const c = r < h.length && this.less(h[r]!, h[l]!) ? r : l;
+      const child = h[c]!;
+      if (!this.less(child, item)) break;
+      h[i] = child;
+      child.dueIndex = i;
+      i = c;
     }
-  }
-
-  private rebuild(): void {
-    const entries = [...this.live.values()];
-    this.heap.length = 0;
-    for (const e of entries) this.push(e);
+    h[i] = item;
+    item.dueIndex = i;
   }
 }

@@ -12,7 +12,7 @@ import type { ProbeContext, ProbeResult } from '../../checks/types.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { CheckPhase } from '../state/realserver.js';
-import { DueQueue } from './due-queue.js';
+import { DueQueue, type DueSlot } from './due-queue.js';
 import { Semaphore } from './semaphore.js';
 
 export interface ScheduledJob {
@@ -23,7 +23,7 @@ export interface ScheduledJob {
   readonly downIntervalMs: number;
   readonly timeoutMs: number;
   /** cron expression (with seconds); replaces interval scheduling */
-  readonly schedule?: string;
+  readonly schedule?: string | undefined;
   readonly run: (ctx: ProbeContext) => Promise<ProbeResult>;
 }
 
@@ -52,14 +52,15 @@ export interface SchedulerDeps {
 /** How long past its deadline a probe may take to settle before the scheduler stops waiting. */
 const SETTLE_GRACE_MS = 1000;
 
-interface JobState {
+/** a job's run state; it is its own entry in the due queue */
+interface JobState extends DueSlot {
   job: ScheduledJob;
-  cronStop?: () => void;
+  cronStop: (() => void) | undefined;
   running: boolean;
   stopped: boolean;
-  controller?: Cancellation | undefined;
+  controller: Cancellation | undefined;
   /** settles the in-flight probe at once (used on stop: a probe deaf to its signal must not hold close()) */
-  abandon?: (() => void) | undefined;
+  abandon: (() => void) | undefined;
 }
 
 export class ProbeScheduler {
@@ -102,7 +103,10 @@ export class ProbeScheduler {
     }
     for (const [key, job] of wanted) {
       if (this.jobs.has(key)) continue;
-      const st: JobState = { job, running: false, stopped: false };
+      const st: JobState = {
+        job, cronStop: undefined, running: false, stopped: false, controller: undefined, abandon: undefined,
+        dueAt: 0, dueSeq: 0, dueIndex: -1,
+      };
       this.jobs.set(key, st);
       this.start(st);
     }

@@ -22,12 +22,13 @@ export interface Hysteresis {
   readonly fall: number;
 }
 
+/** A realserver's health and streaks; applyResult updates it in place (one per realserver). */
 export interface HealthState {
-  readonly health: Health;
-  readonly okStreak: number;
-  readonly failStreak: number;
+  health: Health;
+  okStreak: number;
+  failStreak: number;
   /** when `health` last changed (or the state was created) */
-  readonly since: number;
+  since: number;
 }
 
 export interface Transition {
@@ -40,22 +41,20 @@ export function initialHealth(initial: InitialState, at: number): HealthState {
   return { health: initial, okStreak: 0, failStreak: 0, since: at };
 }
 
-export function applyResult(
-  s: HealthState,
-  ok: boolean,
-  h: Hysteresis,
-  at: number,
-): { readonly state: HealthState; readonly transition?: Transition } {
-  const okStreak = ok ? s.okStreak + 1 : 0;
-  const failStreak = ok ? 0 : s.failStreak + 1;
-  let health = s.health;
-  if (ok && health !== 'up' && okStreak >= h.rise) health = 'up';
-  else if (!ok && health !== 'down' && failStreak >= h.fall) health = 'down';
-  if (health === s.health) return { state: { ...s, okStreak, failStreak } };
-  return {
-    state: { health, okStreak, failStreak, since: at },
-    transition: { from: s.health, to: health, at },
-  };
+/**
+ * Count one result into `s` (in place: a new state per check was two objects promoted to the
+ * old generation per check at 50,000 realservers, since each lived one interval). Returns the
+ * transition when the health changed.
+ */
+export function applyResult(s: HealthState, ok: boolean, h: Hysteresis, at: number): Transition | undefined {
+  s.okStreak = ok ? s.okStreak + 1 : 0;
+  s.failStreak = ok ? 0 : s.failStreak + 1;
+  const from = s.health;
+  if (ok && from !== 'up' && s.okStreak >= h.rise) s.health = 'up';
+  else if (!ok && from !== 'down' && s.failStreak >= h.fall) s.health = 'down';
+  else return undefined;
+  s.since = at;
+  return { from, to: s.health, at };
 }
 
 /**

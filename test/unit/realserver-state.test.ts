@@ -5,14 +5,13 @@ const H = { rise: 2, fall: 3 };
 
 /** run a sequence of results (1 = ok, 0 = fail) from an initial health; returns health after each */
 function run(initial: Health, seq: string, h = H): { healths: Health[]; transitions: string[]; state: HealthState } {
-  let s = initialHealth(initial, 0);
+  const s = initialHealth(initial, 0);
   const healths: Health[] = [];
   const transitions: string[] = [];
   [...seq].forEach((c, i) => {
-    const step = applyResult(s, c === '1', h, i + 1);
-    s = step.state;
+    const t = applyResult(s, c === '1', h, i + 1);
     healths.push(s.health);
-    if (step.transition) transitions.push(`${step.transition.from}->${step.transition.to}@${step.transition.at}`);
+    if (t) transitions.push(`${t.from}->${t.to}@${t.at}`);
   });
   return { healths, transitions, state: s };
 }
