@@ -138,9 +138,31 @@ describe('memory driver', () => {
     expect((await d.read()).services.size).toBe(1);
     await d.apply([{ op: 'add-dest', service: web, dest: dest('198.51.100.2', 3) }]);
     const dests = (await d.read()).services.get(serviceKey(web))!.destinations;
-    (dests as Map<string, unknown>).clear();
+    expect(() => (dests as Map<string, unknown>).clear()).toThrow(TypeError);
+    expect(() => (dests as Map<string, unknown>).set('x', 1)).toThrow(TypeError);
     const one = (await d.read()).services.get(serviceKey(web))!.destinations.values().next().value!;
     expect(() => { (one as { weight: number }).weight = 9; }).toThrow(TypeError);
     expect((await d.read()).services.get(serviceKey(web))!.destinations.get('198.51.100.2:80')!.weight).toBe(3);
+  });
+
+  it('a read is a snapshot: later changes (copied on write) do not reach it, a new read sees them', async () => {
+    const d = new MemoryIpvsDriver();
+    await d.apply([{ op: 'add-service', service: web }, { op: 'add-dest', service: web, dest: dest('198.51.100.2', 3) }]);
+    const view = (t: IpvsTable): string[] => [...t.services.get(serviceKey(web))!.destinations.values()].map((x) => `${endpointKey(x.endpoint)}=${x.weight}`);
+    const first = await d.read();
+    const again = await d.read();
+    await d.apply([
+      { op: 'edit-dest', service: web, dest: dest('198.51.100.2', 5) },
+      { op: 'add-dest', service: web, dest: dest('198.51.100.3', 1) },
+    ]);
+    const second = await d.read();
+    await d.apply([{ op: 'delete-dest', service: web, dest: dest('198.51.100.2', 5) }]);
+    d.setConns(web, dest('198.51.100.3', 1), { activeConns: 4 });
+    expect(view(first)).toEqual(['198.51.100.2:80=3']);
+    expect(view(again)).toEqual(['198.51.100.2:80=3']);
+    expect(view(second)).toEqual(['198.51.100.2:80=5', '198.51.100.3:80=1']);
+    expect(view(await d.read())).toEqual(['198.51.100.3:80=1']);
+    expect(second.services.get(serviceKey(web))!.destinations.get('198.51.100.3:80')!.activeConns).toBe(0);
+    expect((await d.read()).services.get(serviceKey(web))!.destinations.get('198.51.100.3:80')!.activeConns).toBe(4);
   });
 });
