@@ -20,16 +20,29 @@ export const HEAP_GROWING_PERCENT = 50;
 export const V8_STARTUP_FLAGS = ['--max-semi-space-size=4'] as const;
 
 /**
- * Apply the compact-heap setting unless the operator chose one (NODE_OPTIONS or node flags).
- * Returns the flag it set, or undefined.
+ * No allocation-site pretenuring: V8 learns, per allocation site, whether its objects tend to
+ * survive, and from then on allocates them straight into the old generation. lvsd's start-up
+ * (every realserver's first checks at the fast interval, a backlog of checks in flight for
+ * seconds) taught it that the per-check objects survive; for the rest of the process each
+ * check's short-lived objects then went to the old generation, 5-6 MB/s at 50,000 HTTP
+ * realservers at 10 s, a full collection every ~9 s, each one a burst of checks started late.
+ * Measured on that row (one run each, this machine): 82-87 -> 72 CPU ms per 1k checks, one full
+ * collection in the 30 s window instead of three or four, lag p99 5-18 ms -> 0.5 ms.
+ */
+export const NO_PRETENURING_FLAG = '--no-allocation-site-pretenuring';
+
+/**
+ * Apply the compact-heap settings (the growing percent, no pretenuring), each unless the
+ * operator chose it (NODE_OPTIONS or node flags). Returns the flags it set.
  */
 export function useCompactHeap(
   env: NodeJS.ProcessEnv = process.env,
   execArgv: readonly string[] = process.execArgv,
-): string | undefined {
-  const chosen = [...execArgv, env.NODE_OPTIONS ?? ''].some((a) => /heap[-_]growing[-_]percent/.test(a));
-  if (chosen) return undefined;
-  const flag = `--heap-growing-percent=${HEAP_GROWING_PERCENT}`;
-  v8.setFlagsFromString(flag);
-  return flag;
+): string[] {
+  const given = [...execArgv, env.NODE_OPTIONS ?? ''].join(' ');
+  const set: string[] = [];
+  if (!/heap[-_]growing[-_]percent/.test(given)) set.push(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+  if (!/allocation[-_]site[-_]pretenuring/.test(given)) set.push(NO_PRETENURING_FLAG);
+  for (const flag of set) v8.setFlagsFromString(flag);
+  return set;
 }

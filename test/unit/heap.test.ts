@@ -1,22 +1,24 @@
 import { readFileSync } from 'node:fs';
 import v8 from 'node:v8';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { HEAP_GROWING_PERCENT, useCompactHeap, V8_STARTUP_FLAGS } from '../../src/core/heap.js';
+import { HEAP_GROWING_PERCENT, NO_PRETENURING_FLAG, useCompactHeap, V8_STARTUP_FLAGS } from '../../src/core/heap.js';
 
 describe('useCompactHeap', () => {
   afterEach(() => vi.restoreAllMocks());
 
-  it('sets the heap growing percent when the operator chose none', () => {
+  it('sets the heap growing percent and turns pretenuring off when the operator chose neither', () => {
     const set = vi.spyOn(v8, 'setFlagsFromString').mockImplementation(() => {});
-    expect(useCompactHeap({}, [])).toBe(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
-    expect(set).toHaveBeenCalledWith(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+    const flags = [`--heap-growing-percent=${HEAP_GROWING_PERCENT}`, NO_PRETENURING_FLAG];
+    expect(useCompactHeap({}, [])).toEqual(flags);
+    expect(set.mock.calls.map((c) => c[0])).toEqual(flags);
   });
 
-  it("leaves the operator's choice alone (NODE_OPTIONS or node flags)", () => {
+  it("leaves the operator's choice alone (NODE_OPTIONS or node flags), flag by flag", () => {
     const set = vi.spyOn(v8, 'setFlagsFromString').mockImplementation(() => {});
-    expect(useCompactHeap({ NODE_OPTIONS: '--heap-growing-percent=200' }, [])).toBeUndefined();
-    expect(useCompactHeap({}, ['--heap_growing_percent=10'])).toBeUndefined();
-    expect(set).not.toHaveBeenCalled();
+    expect(useCompactHeap({ NODE_OPTIONS: '--heap-growing-percent=200' }, [])).toEqual([NO_PRETENURING_FLAG]);
+    expect(useCompactHeap({}, ['--heap_growing_percent=10', '--allocation-site-pretenuring'])).toEqual([]);
+    expect(useCompactHeap({ NODE_OPTIONS: '--no-allocation_site_pretenuring' }, [])).toEqual([`--heap-growing-percent=${HEAP_GROWING_PERCENT}`]);
+    expect(set.mock.calls.map((c) => c[0])).toEqual([NO_PRETENURING_FLAG, `--heap-growing-percent=${HEAP_GROWING_PERCENT}`]);
   });
 });
 
