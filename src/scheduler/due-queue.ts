@@ -7,8 +7,8 @@
  * (DueSlot), so a re-schedule moves the item in place and a cancel removes it by position. The
  * first version kept an entry object per schedule and a Map from item to its live entry: at
  * 50,000 realservers and 5,000 checks/s that was an entry promoted to the old generation per
- * check (it lives one interval) and a 3.7 MB Map table re-hashed every few seconds (deletes
- * leave holes), allocated straight into the old generation.
+ * check (it lives one interval) and a 3.7 MB Map whose every check deleted and re-added an
+ * entry (a V8 Map keeps deleted slots until it rebuilds its table).
  *
  * A wake-up also fires what is due within the next `windowMs` (up to that much early): each
  * wake-up of an idle process (epoll return, context switch, entering JavaScript) cost more than

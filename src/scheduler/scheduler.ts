@@ -12,7 +12,7 @@ import type { ProbeContext, ProbeResult } from '../../checks/types.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { CheckPhase } from '../state/realserver.js';
-import { DueQueue, type DueSlot } from './due-queue.js';
+import { DueQueue, dueSlot, type DueSlot } from './due-queue.js';
 import { Semaphore } from './semaphore.js';
 
 export interface ScheduledJob {
@@ -103,10 +103,7 @@ export class ProbeScheduler {
     }
     for (const [key, job] of wanted) {
       if (this.jobs.has(key)) continue;
-      const st: JobState = {
-        job, cronStop: undefined, running: false, stopped: false, controller: undefined, abandon: undefined,
-        dueAt: 0, dueSeq: 0, dueIndex: -1,
-      };
+      const st: JobState = { job, cronStop: undefined, running: false, stopped: false, controller: undefined, abandon: undefined, ...dueSlot() };
       this.jobs.set(key, st);
       this.start(st);
     }

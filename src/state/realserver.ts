@@ -1,5 +1,6 @@
 /**
- * The realserver health state machine: pure, no clock reads, no I/O.
+ * The realserver health state machine: no clock reads, no I/O; applyResult updates the
+ * state it is given.
  *
  * | health  | result | counters after        | new health                          |
  * |---------|--------|-----------------------|-------------------------------------|
