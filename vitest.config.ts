@@ -17,6 +17,11 @@ export default defineConfig({
         extends: true,
         test: { name: 'vm', include: ['test/vm/**/*.test.ts'], sequence: { groupOrder: 1 } },
       },
+      {
+        // issue 8's load targets on a quiet machine: last, after everything else has finished
+        extends: true,
+        test: { name: 'perf', include: ['test/perf/**/*.test.ts'], sequence: { groupOrder: 2 } },
+      },
     ],
   },
 });

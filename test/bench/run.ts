@@ -5,10 +5,8 @@
  * failover against keepalived. Each load run is a separate process so its CPU and RSS are its
  * own. Nothing here asserts timings.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import os from 'node:os';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { MemoryIpvsDriver } from '../../src/ipvs/memory-driver.js';
 import { ROOT, runGuestScript, vmAvailability } from '../vm/vm.js';
@@ -16,7 +14,7 @@ import { failoverBench, type FailoverSample } from './failover.js';
 import { monAvailable, monBench, type MonResult } from './mon-side.js';
 import { curlCost, type KindResult, type VmCheckersResult } from './vm-checkers.js';
 import { decisionLatency } from './decision-latency.js';
-import { V8_STARTUP_FLAGS } from '../../src/core/heap.js';
+import { runLoad as runLoadFor, spawnNode, startTarget as startTargetAt, type LoadResult, type LoadRow } from './load-row.js';
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 const json = process.argv.includes('--json');
@@ -33,56 +31,19 @@ const ROWS = (process.env.LVSD_BENCH_ROWS
     return { n: Number(n), intervalMs: Number(interval), type: type ?? 'http', services: Number(services ?? 1), reload: reload === 'reload' };
   });
 const windowMs = Number(process.env.LVSD_BENCH_WINDOW_MS ?? 20_000);
-/** 50k realservers want more descriptors than a default shell gives (root may raise its own limit) */
-const NOFILE = 262_144;
-
-interface LoadResult {
-  n: number; checkType: string; intervalMs: number; services: number; scheduledPerSec: number; achievedPerSec: number; okPct: number;
-  lagP50Ms: number; lagP99Ms: number; lagMaxMs: number; onTimePct: number; cpuSec: number; cpuCores: number; peakRssMB: number;
-  cpuMsPer1kChecks: number;
-  /** seconds from the daemon's start to the last realserver's first verdict */
-  allUpSec?: number;
-  reload?: { unchangedParseMs: number; unchangedApplyMs: number; changedParseMs: number; changedApplyMs: number; changedRealservers: number; transitionsAfterReloads: number };
-}
-
-/** node with a raised descriptor limit (through sh's ulimit; kept as it is where it cannot be raised) */
-function spawnNode(args: readonly string[]): ReturnType<typeof spawn> {
-  return spawn('sh', ['-c', `ulimit -n ${NOFILE} 2>/dev/null; exec "$0" "$@"`, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-}
-
 /**
  * The targets stand in for other machines, but here they share two cores with the checker
  * under test, and neither priority is what hardware would do. At equal priority (the default)
- * the target process (~0.4 of a core at 5,000 fresh connections/s) preempts the checker in
- * bursts: 50,000 HTTP checks at 10 s measured lag p99 77-135 ms beside it, 13-97 ms with the target at nice 19. Deprioritized, the target is the one starved:
- * 1,000 HTTP checks at 0.2 s then missed 2 % of their 200 ms deadlines (nice 10: 1.7 %).
+ * the target process (~0.4 of a core at 5,000 fresh connections/s) may preempt the checker
+ * (session 9: 50,000 HTTP checks at 10 s, lag p99 77-135 ms beside it, 13-97 ms with the target
+ * at nice 19; session 10, after the collector changes: 0.4-0.6 ms at equal priority).
+ * Deprioritized, the target is the one starved: 1,000 HTTP checks at 0.2 s then missed 2 % of their 200 ms deadlines (nice 10: 1.7 %).
  * LVSD_BENCH_TARGET_NICE=N runs it at nice N to see the checker's own figures.
  */
 const TARGET_NICE = Math.trunc(Number(process.env.LVSD_BENCH_TARGET_NICE ?? 0)) || 0;
 
-async function startTarget(): Promise<{ port: number; stop: () => void }> {
-  const child = spawnNode([here('./target-server.js'), '0']);
-  if (TARGET_NICE !== 0) {
-    try {
-      os.setPriority(child.pid!, TARGET_NICE);
-    } catch (e) {
-      process.stderr.write(`LVSD_BENCH_TARGET_NICE=${TARGET_NICE} not applied (${(e as Error).message}): the target runs at equal priority\n`);
-    }
-  }
-  const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve));
-  return { port: Number(line), stop: () => { child.kill('SIGTERM'); } };
-}
-
-function runLoad(row: (typeof ROWS)[number], port: number): Promise<LoadResult> {
-  const { n, intervalMs, type, services, reload } = row;
-  return new Promise((resolve, reject) => {
-    // the daemon runs with the flags of the lvsd executable's #! line
-    const child = spawnNode([...V8_STARTUP_FLAGS, here('./probe-load.js'), String(n), String(intervalMs), String(windowMs), String(port), type, String(services), reload ? 'reload' : '']);
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`probe-load ${n} exited ${code}`))));
-  });
-}
+const startTarget = (): ReturnType<typeof startTargetAt> => startTargetAt(TARGET_NICE);
+const runLoad = (row: LoadRow, port: number): Promise<LoadResult> => runLoadFor(row, port, windowMs);
 
 interface ClientResult { client: string; checks: number; passed: number; cpuMsPer1kChecks: number }
 const CLIENT_RATE = 2500;
