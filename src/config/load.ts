@@ -4,6 +4,7 @@
  * so that one bad entry does not hide the rule violations of the others.
  */
 import { flatString } from '../core/flat-string.js';
+import { BIG_CONFIG_CHARS, collectParseGarbage } from '../core/heap.js';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
@@ -581,6 +582,7 @@ export interface LocatedReference extends ConfigReference {
 export function parseConfigText(text: string, file: string): { config: Config; references: LocatedReference[] } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true, strict: true, merge: true });
+  if (text.length >= BIG_CONFIG_CHARS) collectParseGarbage();
   const problems = new Problems(file, lines, doc);
   if (!yamlUsable(doc, problems, lines)) throw new ConfigError(problems.sorted());
 

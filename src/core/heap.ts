@@ -7,6 +7,7 @@
  * peak RSS 397 MB -> 215 MB, CPU 0.37 -> 0.36 cores, every check on time either way.
  */
 import v8 from 'node:v8';
+import vm from 'node:vm';
 
 export const HEAP_GROWING_PERCENT = 50;
 
@@ -45,4 +46,25 @@ export function useCompactHeap(
   if (!/allocation[-_]site[-_]pretenuring/.test(given)) set.push(NO_PRETENURING_FLAG);
   for (const flag of set) v8.setFlagsFromString(flag);
   return set;
+}
+
+/** config texts at least this long get a full collection once parsed (see collectParseGarbage) */
+export const BIG_CONFIG_CHARS = 1_000_000;
+
+let fullGc: (() => void) | undefined;
+
+/**
+ * A full collection now, to return the `yaml` parser's working set before the next phase of a
+ * big config load allocates: 50,000 realservers (2 MB of YAML) leave ~90 MB of parse tokens
+ * behind the document, and V8 grew the heap past them instead of collecting them first.
+ * Measured on that config: peak RSS of the parse 259 -> 209 MB for one ~50 ms collection.
+ * `gc` is exposed in a fresh context only (node's `--expose-gc`, set here, puts it there), so
+ * nothing else in the process sees it.
+ */
+export function collectParseGarbage(): void {
+  if (!fullGc) {
+    v8.setFlagsFromString('--expose-gc');
+    fullGc = vm.runInNewContext('gc') as () => void;
+  }
+  fullGc();
 }
