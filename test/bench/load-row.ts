@@ -57,11 +57,17 @@ export async function startTarget(nice = 0): Promise<{ port: number; pid: number
 /** one row: resolves with probe-load's JSON line; `started` sees the child (to end it on failure) */
 export function runLoad(row: LoadRow, port: number, windowMs: number, started?: (child: ChildProcess) => void): Promise<LoadResult> {
   const { n, intervalMs, type, services, reload } = row;
+  const args = [...V8_STARTUP_FLAGS, here('./probe-load.js'), String(n), String(intervalMs), String(windowMs), String(port), type, String(services), reload ? 'reload' : ''];
+  return runNodeJson<LoadResult>(args, `probe-load ${n}`, started);
+}
+
+/** a bench script in its own node: resolves with the JSON it prints on stdout once it exits 0 */
+export function runNodeJson<T>(args: readonly string[], label: string, started?: (child: ChildProcess) => void): Promise<T> {
   return new Promise((resolve, reject) => {
-    const child = spawnNode([...V8_STARTUP_FLAGS, here('./probe-load.js'), String(n), String(intervalMs), String(windowMs), String(port), type, String(services), reload ? 'reload' : '']);
+    const child = spawnNode(args);
     started?.(child);
     let out = '';
     child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`probe-load ${n} exited ${code}`))));
+    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as T) : reject(new Error(`${label} exited ${code}`))));
   });
 }

@@ -14,7 +14,7 @@ import { failoverBench, type FailoverSample } from './failover.js';
 import { monAvailable, monBench, type MonResult } from './mon-side.js';
 import { curlCost, type KindResult, type VmCheckersResult } from './vm-checkers.js';
 import { decisionLatency } from './decision-latency.js';
-import { runLoad as runLoadFor, spawnNode, startTarget as startTargetAt, type LoadResult, type LoadRow } from './load-row.js';
+import { runLoad as runLoadFor, runNodeJson, startTarget as startTargetAt, type LoadResult, type LoadRow } from './load-row.js';
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 const json = process.argv.includes('--json');
@@ -36,7 +36,7 @@ const windowMs = Number(process.env.LVSD_BENCH_WINDOW_MS ?? 20_000);
  * under test, and neither priority is what hardware would do. At equal priority (the default)
  * the target process (~0.4 of a core at 5,000 fresh connections/s) may preempt the checker
  * (session 9: 50,000 HTTP checks at 10 s, lag p99 77-135 ms beside it, 13-97 ms with the target
- * at nice 19; session 10, after the collector changes: 0.4-0.6 ms at equal priority).
+ * at nice 19; session 10, after the collector changes: 0.4-32 ms at equal priority).
  * Deprioritized, the target is the one starved: 1,000 HTTP checks at 0.2 s then missed 2 % of their 200 ms deadlines (nice 10: 1.7 %).
  * LVSD_BENCH_TARGET_NICE=N runs it at nice N to see the checker's own figures.
  */
@@ -51,12 +51,7 @@ const CLIENT_SECONDS = 10;
 
 /** the HTTP check alone (test/bench/http-client.ts), one process per client */
 function runClient(client: string, port: number): Promise<ClientResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawnNode([here('./http-client.js'), client, String(CLIENT_RATE), String(CLIENT_SECONDS), String(port)]);
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as ClientResult) : reject(new Error(`http-client ${client} exited ${code}`))));
-  });
+  return runNodeJson<ClientResult>([here('./http-client.js'), client, String(CLIENT_RATE), String(CLIENT_SECONDS), String(port)], `http-client ${client}`);
 }
 
 /** mean time to start ipvsadm here (no IPVS in this kernel: --version only), to compare with the VM */

@@ -5,8 +5,9 @@
  * V8 flags, a 20 s window once the start-up backlog is gone). Runs last and alone (its own
  * vitest project, after the host and VM tests): the figures are only meaningful on a quiet
  * machine. The bounds are the issue's (<= 1 core, lag p99 < 50 ms, peak RSS < 300 MB) and the
- * full scheduled rate; session 10's full bench measured 0.29-0.41 cores, p99 0.4-8.8 ms and
- * 244-265 MB on this kind of machine, so a failure here is a regression, not noise.
+ * full scheduled rate. Session 10 on this kind of machine: 0.23-0.46 cores, lag p99 0.4-32 ms,
+ * peak RSS 237-253 MB once a big config's parse is followed by a collection; a failure is more
+ * likely a regression than noise on the cores and RSS, less certainly on the lag.
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
